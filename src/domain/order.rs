@@ -1,0 +1,789 @@
+//! The order and its state machine: the one place where an order's state
+//! changes. Every change is a [`Command`] applied by [`Order::apply`], which
+//! either changes the order, finds the command already applied (an
+//! idempotent repeat: [`Applied::Unchanged`]), or refuses it.
+//!
+//! ```text
+//! Authorize ─► CREATED ──Confirm──► AUTHORIZED ──Complete──► COMPLETED ──ChargeSucceeded──► PAID
+//!    │           ├─Reject / Cancel─► REVOKED ◄─Cancel─┘          ├─Sync (paid elsewhere)──► PAID
+//!    │           └─Expire──────────► EXPIRED                     └─Modify (down only; 0 ─► PAID)
+//!    └─► DECLINED (kept so that a retried Authorize gets the same answer)
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use super::{DomainError, Fen, Millis, Mode};
+
+/// Where an order is in its life. Each state says what it admits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderState {
+    /// Approved, waiting for the user: admits Confirm, Reject, Cancel, Expire.
+    Created,
+    /// The service may start: admits Complete, Cancel.
+    Authorized,
+    /// Billed and unpaid: admits charges, Sync, Modify, PayOffline.
+    Completed,
+    /// Settled. Terminal.
+    Paid,
+    /// Cancelled by the merchant or rejected by the user. Terminal.
+    Revoked,
+    /// Not confirmed in time. Terminal.
+    Expired,
+    /// Refused for credit reasons. Terminal.
+    Declined,
+}
+
+impl OrderState {
+    /// Unfinished orders count against the user's limit of 3.
+    pub fn is_unfinished(self) -> bool {
+        matches!(self, Self::Created | Self::Authorized | Self::Completed)
+    }
+}
+
+/// Why a credit check refused an order (not an error: the merchant falls
+/// back to a cash deposit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeclineReason {
+    ScoreTooLow,
+    NotEnrolled,
+    RiskLimited,
+    UserFrozen,
+    Blacklisted,
+    HasOverdueOrder,
+    TooManyActiveOrders,
+    NotInCanary,
+    RiskFundTooHigh,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decision {
+    Approved,
+    Declined(DeclineReason),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RiskFundName {
+    Deposit,
+    Advance,
+    CashDeposit,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskFund {
+    pub name: RiskFundName,
+    pub amount: Fen,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRange {
+    pub start_time: String,
+    pub end_time: String,
+    pub start_time_remark: String,
+    pub end_time_remark: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    pub start_location: String,
+    pub end_location: String,
+}
+
+/// What the merchant asked for in Authorize. A retried Authorize is the same
+/// call exactly when its terms (and openid) are equal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terms {
+    pub service_id: String,
+    pub openid: String,
+    pub risk_fund: RiskFund,
+    pub service_introduction: String,
+    pub time_range: Option<TimeRange>,
+    pub location: Option<Location>,
+    pub need_user_confirm: bool,
+    pub attach: String,
+}
+
+/// One line of a bill or discount. `amount` is the line total.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillLine {
+    pub name: String,
+    pub amount: Fen,
+    pub description: String,
+    pub count: u32,
+}
+
+/// The bill sent with Complete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bill {
+    pub post_payments: Vec<BillLine>,
+    pub post_discounts: Vec<BillLine>,
+    pub total_amount: Fen,
+}
+
+impl Bill {
+    /// Σ payments − Σ discounts.
+    pub fn computed_total(&self) -> Fen {
+        let paid: Fen = self.post_payments.iter().map(|l| l.amount).sum();
+        let discounted: Fen = self.post_discounts.iter().map(|l| l.amount).sum();
+        paid - discounted
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CollectionState {
+    /// No bill yet.
+    NotDue,
+    /// Billed; a charge will be (re)tried.
+    Due,
+    /// A charge is in flight or its outcome is unknown.
+    InProgress,
+    Paid,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OverdueStage {
+    None,
+    UserNotified,
+    Negotiation,
+    Legal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaidVia {
+    Rail,
+    ZeroBill,
+    Sync,
+}
+
+/// A charge sent (or about to be sent) to the payment rail. Its id is
+/// reused for every resend, so the rail can never move money twice for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeAttempt {
+    pub charge_id: String,
+    pub amount: Fen,
+    pub started_at: Millis,
+    /// The rail did not answer in time: the outcome must be asked, not guessed.
+    pub outcome_unknown: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collection {
+    pub state: CollectionState,
+    pub paid_amount: Fen,
+    pub attempts: u32,
+    pub overdue_stage: OverdueStage,
+    pub charge: Option<ChargeAttempt>,
+    pub last_decline: Option<String>,
+    pub paid_at: Option<Millis>,
+    pub paid_via: Option<PaidVia>,
+}
+
+impl Collection {
+    fn not_due() -> Self {
+        Self {
+            state: CollectionState::NotDue,
+            paid_amount: 0,
+            attempts: 0,
+            overdue_stage: OverdueStage::None,
+            charge: None,
+            last_decline: None,
+            paid_at: None,
+            paid_via: None,
+        }
+    }
+}
+
+/// Who ended an order before completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RevokedBy {
+    Merchant,
+    User,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub order_id: String,
+    pub out_order_no: String,
+    pub merchant_id: String,
+    pub mode: Mode,
+    pub state: OrderState,
+    pub decision: Decision,
+    pub terms: Terms,
+    pub bill: Option<Bill>,
+    /// Current amount due (the bill's total, lowered by Modify).
+    pub total_amount: Fen,
+    pub collection: Collection,
+    pub revoked_by: Option<RevokedBy>,
+    /// The merchant's reason for Cancel or the last Modify.
+    pub reason: Option<String>,
+    /// The user reported paying elsewhere; the merchant should Sync.
+    pub user_paid_offline: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub completed_at: Option<Millis>,
+    /// The sandbox scenario that drives this order, if any.
+    pub scenario: Option<String>,
+}
+
+/// A change asked of an order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// The user confirmed in the app.
+    Confirm,
+    /// The user rejected in the app.
+    Reject,
+    /// The confirmation window passed.
+    Expire,
+    Complete(Bill),
+    Cancel {
+        reason: String,
+    },
+    Modify {
+        total_amount: Fen,
+        reason: String,
+    },
+    /// The merchant says the user paid elsewhere.
+    Sync,
+    /// The user reports paying elsewhere.
+    PayOffline,
+    /// Starts a new charge attempt (only when none is open).
+    BeginCharge,
+    /// Takes over an open attempt whose owner went quiet: same charge id.
+    ResumeCharge {
+        charge_id: String,
+    },
+    ChargeSucceeded {
+        charge_id: String,
+    },
+    ChargeDeclined {
+        charge_id: String,
+        code: String,
+    },
+    /// The rail did not answer: the attempt stays open, outcome unknown.
+    ChargeUnknown {
+        charge_id: String,
+    },
+}
+
+/// Whether applying a command changed the order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Applied {
+    Changed,
+    /// Already applied (an idempotent repeat): nothing to store.
+    Unchanged,
+}
+
+impl Order {
+    /// A new order as Authorize decided it.
+    pub fn new(
+        order_id: String,
+        out_order_no: String,
+        merchant_id: String,
+        mode: Mode,
+        terms: Terms,
+        decision: Decision,
+        now: Millis,
+    ) -> Self {
+        let state = match decision {
+            Decision::Declined(_) => OrderState::Declined,
+            Decision::Approved if terms.need_user_confirm => OrderState::Created,
+            Decision::Approved => OrderState::Authorized,
+        };
+        Self {
+            order_id,
+            out_order_no,
+            merchant_id,
+            mode,
+            state,
+            decision,
+            terms,
+            bill: None,
+            total_amount: 0,
+            collection: Collection::not_due(),
+            revoked_by: None,
+            reason: None,
+            user_paid_offline: false,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+            scenario: None,
+        }
+    }
+
+    /// Amount still to collect.
+    pub fn outstanding(&self) -> Fen {
+        self.total_amount - self.collection.paid_amount
+    }
+
+    /// Applies `command` at time `now`.
+    pub fn apply(&mut self, command: Command, now: Millis) -> Result<Applied, DomainError> {
+        use OrderState::*;
+        let applied = match (self.state, command) {
+            (Created, Command::Confirm) => self.enter(Authorized),
+            (Authorized, Command::Confirm) => Applied::Unchanged,
+
+            (Created, Command::Reject) => {
+                self.revoked_by = Some(RevokedBy::User);
+                self.enter(Revoked)
+            }
+            (Revoked, Command::Reject) if self.revoked_by == Some(RevokedBy::User) => {
+                Applied::Unchanged
+            }
+
+            (Created, Command::Expire) => self.enter(Expired),
+            (Expired, Command::Expire) => Applied::Unchanged,
+
+            (Created | Authorized, Command::Cancel { reason }) => {
+                self.revoked_by = Some(RevokedBy::Merchant);
+                self.reason = Some(reason);
+                self.enter(Revoked)
+            }
+            (Revoked, Command::Cancel { reason })
+                if self.revoked_by == Some(RevokedBy::Merchant)
+                    && self.reason.as_deref() == Some(reason.as_str()) =>
+            {
+                Applied::Unchanged
+            }
+
+            (Authorized, Command::Complete(bill)) => self.complete(bill, now)?,
+            (Completed | Paid, Command::Complete(bill)) if self.bill.as_ref() == Some(&bill) => {
+                Applied::Unchanged
+            }
+
+            (
+                Completed,
+                Command::Modify {
+                    total_amount,
+                    reason,
+                },
+            ) => self.modify(total_amount, reason, now)?,
+            (
+                Paid,
+                Command::Modify {
+                    total_amount,
+                    reason,
+                },
+            ) if self.total_amount == total_amount
+                && self.reason.as_deref() == Some(reason.as_str()) =>
+            {
+                Applied::Unchanged
+            }
+
+            (Completed, Command::Sync) => {
+                self.refuse_while_charging()?;
+                self.settle(PaidVia::Sync, now)
+            }
+            (Paid, Command::Sync) if self.collection.paid_via == Some(PaidVia::Sync) => {
+                Applied::Unchanged
+            }
+
+            (Completed, Command::PayOffline) if self.user_paid_offline => Applied::Unchanged,
+            (Completed, Command::PayOffline) => {
+                self.user_paid_offline = true;
+                Applied::Changed
+            }
+
+            (Completed, Command::BeginCharge) => self.begin_charge(now)?,
+            (Completed, Command::ResumeCharge { charge_id }) => {
+                let charge = self.open_charge(&charge_id)?;
+                charge.started_at = now;
+                Applied::Changed
+            }
+            (Completed, Command::ChargeSucceeded { charge_id }) => {
+                let amount = self.open_charge(&charge_id)?.amount;
+                self.collection.paid_amount += amount;
+                self.collection.charge = None;
+                self.settle(PaidVia::Rail, now)
+            }
+            (Completed, Command::ChargeDeclined { charge_id, code }) => {
+                self.open_charge(&charge_id)?;
+                self.collection.charge = None;
+                self.collection.last_decline = Some(code);
+                self.collection.state = CollectionState::Due;
+                Applied::Changed
+            }
+            (Completed, Command::ChargeUnknown { charge_id }) => {
+                self.open_charge(&charge_id)?.outcome_unknown = true;
+                Applied::Changed
+            }
+
+            (state, command) => {
+                return Err(DomainError::InvalidState {
+                    state,
+                    action: command.name(),
+                });
+            }
+        };
+        if applied == Applied::Changed {
+            self.updated_at = now;
+        }
+        Ok(applied)
+    }
+
+    fn enter(&mut self, state: OrderState) -> Applied {
+        self.state = state;
+        Applied::Changed
+    }
+
+    fn complete(&mut self, bill: Bill, now: Millis) -> Result<Applied, DomainError> {
+        let computed = bill.computed_total();
+        if computed != bill.total_amount {
+            return Err(DomainError::TotalMismatch {
+                total: bill.total_amount,
+                computed,
+            });
+        }
+        let risk_fund = self.terms.risk_fund.amount;
+        if bill.total_amount > risk_fund {
+            return Err(DomainError::AmountExceedsRiskFund {
+                total: bill.total_amount,
+                risk_fund,
+            });
+        }
+        self.total_amount = bill.total_amount;
+        self.bill = Some(bill);
+        self.completed_at = Some(now);
+        self.state = OrderState::Completed;
+        if self.total_amount == 0 {
+            return Ok(self.settle(PaidVia::ZeroBill, now));
+        }
+        self.collection.state = CollectionState::Due;
+        Ok(Applied::Changed)
+    }
+
+    fn modify(&mut self, total: Fen, reason: String, now: Millis) -> Result<Applied, DomainError> {
+        if total == self.total_amount && self.reason.as_deref() == Some(reason.as_str()) {
+            return Ok(Applied::Unchanged);
+        }
+        if total >= self.total_amount {
+            return Err(DomainError::AmountNotLower {
+                requested: total,
+                current: self.total_amount,
+            });
+        }
+        self.refuse_while_charging()?;
+        if total < self.collection.paid_amount {
+            return Err(DomainError::AmountNotLower {
+                requested: total,
+                current: self.collection.paid_amount,
+            });
+        }
+        self.total_amount = total;
+        self.reason = Some(reason);
+        if self.outstanding() == 0 {
+            let via = if total == 0 {
+                PaidVia::ZeroBill
+            } else {
+                PaidVia::Rail
+            };
+            return Ok(self.settle(via, now));
+        }
+        Ok(Applied::Changed)
+    }
+
+    fn begin_charge(&mut self, now: Millis) -> Result<Applied, DomainError> {
+        self.refuse_while_charging()?;
+        self.collection.attempts += 1;
+        self.collection.charge = Some(ChargeAttempt {
+            charge_id: format!("{}-{}", self.order_id, self.collection.attempts),
+            amount: self.outstanding(),
+            started_at: now,
+            outcome_unknown: false,
+        });
+        self.collection.state = CollectionState::InProgress;
+        Ok(Applied::Changed)
+    }
+
+    /// Money may be moving: changing what is owed now could charge twice or
+    /// settle a bill the rail is also collecting.
+    fn refuse_while_charging(&self) -> Result<(), DomainError> {
+        match self.collection.charge {
+            Some(_) => Err(DomainError::DeductionInProgress),
+            None => Ok(()),
+        }
+    }
+
+    fn open_charge(&mut self, charge_id: &str) -> Result<&mut ChargeAttempt, DomainError> {
+        let state = self.state;
+        match self.collection.charge.as_mut() {
+            Some(charge) if charge.charge_id == charge_id => Ok(charge),
+            _ => Err(DomainError::InvalidState {
+                state,
+                action: "settle a charge that is not the open one",
+            }),
+        }
+    }
+
+    fn settle(&mut self, via: PaidVia, now: Millis) -> Applied {
+        self.state = OrderState::Paid;
+        self.collection.state = CollectionState::Paid;
+        self.collection.paid_at = Some(now);
+        self.collection.paid_via = Some(via);
+        self.collection.overdue_stage = OverdueStage::None;
+        Applied::Changed
+    }
+}
+
+impl Command {
+    /// The action's name, for error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Confirm => "confirm",
+            Command::Reject => "reject",
+            Command::Expire => "expire",
+            Command::Complete(_) => "complete",
+            Command::Cancel { .. } => "cancel",
+            Command::Modify { .. } => "modify the amount",
+            Command::Sync => "sync",
+            Command::PayOffline => "pay offline",
+            Command::BeginCharge
+            | Command::ResumeCharge { .. }
+            | Command::ChargeSucceeded { .. }
+            | Command::ChargeDeclined { .. }
+            | Command::ChargeUnknown { .. } => "deduct",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(need_user_confirm: bool) -> Order {
+        let terms = Terms {
+            service_id: "powerbank".into(),
+            openid: "u1".into(),
+            risk_fund: RiskFund {
+                name: RiskFundName::Deposit,
+                amount: 29_900,
+                description: String::new(),
+            },
+            service_introduction: "power bank".into(),
+            time_range: None,
+            location: None,
+            need_user_confirm,
+            attach: String::new(),
+        };
+        Order::new(
+            "o1".into(),
+            "out-0001".into(),
+            "m1".into(),
+            Mode::Live,
+            terms,
+            Decision::Approved,
+            0,
+        )
+    }
+
+    fn changed(result: Result<Applied, DomainError>) {
+        assert_eq!(result.unwrap(), Applied::Changed);
+    }
+
+    fn bill(total: Fen) -> Bill {
+        Bill {
+            post_payments: vec![BillLine {
+                name: "rental".into(),
+                amount: total,
+                description: String::new(),
+                count: 1,
+            }],
+            post_discounts: vec![],
+            total_amount: total,
+        }
+    }
+
+    fn completed(total: Fen) -> Order {
+        let mut o = order(false);
+        assert_eq!(
+            o.apply(Command::Complete(bill(total)), 1).unwrap(),
+            Applied::Changed
+        );
+        o
+    }
+
+    #[test]
+    fn standing_authorisation_skips_confirmation() {
+        assert_eq!(order(false).state, OrderState::Authorized);
+        assert_eq!(order(true).state, OrderState::Created);
+    }
+
+    #[test]
+    fn confirm_is_idempotent_and_complete_needs_confirmation() {
+        let mut o = order(true);
+        assert!(matches!(
+            o.apply(Command::Complete(bill(100)), 1),
+            Err(DomainError::InvalidState {
+                state: OrderState::Created,
+                ..
+            })
+        ));
+        assert_eq!(o.apply(Command::Confirm, 1).unwrap(), Applied::Changed);
+        assert_eq!(o.apply(Command::Confirm, 2).unwrap(), Applied::Unchanged);
+        assert_eq!(o.updated_at, 1);
+    }
+
+    #[test]
+    fn complete_checks_the_bill() {
+        let mut o = order(false);
+        let mut wrong = bill(100);
+        wrong.total_amount = 99;
+        assert!(matches!(
+            o.apply(Command::Complete(wrong), 1),
+            Err(DomainError::TotalMismatch {
+                total: 99,
+                computed: 100
+            })
+        ));
+        assert!(matches!(
+            o.apply(Command::Complete(bill(30_000)), 1),
+            Err(DomainError::AmountExceedsRiskFund { .. })
+        ));
+        assert_eq!(
+            o.state,
+            OrderState::Authorized,
+            "a refused command changes nothing"
+        );
+    }
+
+    #[test]
+    fn repeated_complete_same_bill_unchanged_other_bill_refused() {
+        let mut o = completed(500);
+        assert_eq!(
+            o.apply(Command::Complete(bill(500)), 2).unwrap(),
+            Applied::Unchanged
+        );
+        assert!(matches!(
+            o.apply(Command::Complete(bill(400)), 2),
+            Err(DomainError::InvalidState { .. })
+        ));
+    }
+
+    #[test]
+    fn zero_bill_is_paid_at_once() {
+        let o = completed(0);
+        assert_eq!(o.state, OrderState::Paid);
+        assert_eq!(o.collection.paid_via, Some(PaidVia::ZeroBill));
+    }
+
+    #[test]
+    fn one_open_charge_at_a_time_with_stable_ids() {
+        let mut o = completed(500);
+        assert_eq!(o.apply(Command::BeginCharge, 2).unwrap(), Applied::Changed);
+        let id = o.collection.charge.clone().unwrap().charge_id;
+        assert_eq!(id, "o1-1");
+        assert_eq!(
+            o.apply(Command::BeginCharge, 3),
+            Err(DomainError::DeductionInProgress)
+        );
+        changed(o.apply(
+            Command::ChargeDeclined {
+                charge_id: id.clone(),
+                code: "INSUFFICIENT_FUNDS".into(),
+            },
+            4,
+        ));
+        assert_eq!(o.collection.state, CollectionState::Due);
+        // A late answer for the closed attempt cannot settle the order.
+        assert!(
+            o.apply(Command::ChargeSucceeded { charge_id: id }, 5)
+                .is_err()
+        );
+        changed(o.apply(Command::BeginCharge, 6));
+        let second = o.collection.charge.clone().unwrap();
+        assert_eq!(second.charge_id, "o1-2");
+        changed(o.apply(
+            Command::ChargeUnknown {
+                charge_id: second.charge_id.clone(),
+            },
+            7,
+        ));
+        assert_eq!(o.collection.state, CollectionState::InProgress);
+        changed(o.apply(
+            Command::ChargeSucceeded {
+                charge_id: second.charge_id,
+            },
+            8,
+        ));
+        assert_eq!(o.state, OrderState::Paid);
+        assert_eq!(o.collection.paid_amount, 500);
+        assert_eq!(o.collection.attempts, 2);
+    }
+
+    #[test]
+    fn sync_and_modify_wait_for_an_open_charge() {
+        let mut o = completed(500);
+        changed(o.apply(Command::BeginCharge, 2));
+        assert_eq!(
+            o.apply(Command::Sync, 3),
+            Err(DomainError::DeductionInProgress)
+        );
+        let modify = Command::Modify {
+            total_amount: 100,
+            reason: "discount".into(),
+        };
+        assert_eq!(o.apply(modify, 3), Err(DomainError::DeductionInProgress));
+    }
+
+    #[test]
+    fn modify_only_lowers_and_repeats_are_unchanged() {
+        let mut o = completed(500);
+        let up = Command::Modify {
+            total_amount: 600,
+            reason: "x".into(),
+        };
+        assert!(matches!(
+            o.apply(up, 2),
+            Err(DomainError::AmountNotLower { .. })
+        ));
+        let down = Command::Modify {
+            total_amount: 300,
+            reason: "coupon".into(),
+        };
+        assert_eq!(o.apply(down.clone(), 2).unwrap(), Applied::Changed);
+        assert_eq!(o.apply(down, 3).unwrap(), Applied::Unchanged);
+        assert_eq!(o.total_amount, 300);
+        let to_zero = Command::Modify {
+            total_amount: 0,
+            reason: "waived".into(),
+        };
+        changed(o.apply(to_zero, 4));
+        assert_eq!(o.state, OrderState::Paid);
+    }
+
+    #[test]
+    fn cancel_repeat_same_reason_only() {
+        let mut o = order(true);
+        let cancel = Command::Cancel {
+            reason: "no stock".into(),
+        };
+        changed(o.apply(cancel.clone(), 1));
+        assert_eq!(o.state, OrderState::Revoked);
+        assert_eq!(o.apply(cancel, 2).unwrap(), Applied::Unchanged);
+        assert!(
+            o.apply(
+                Command::Cancel {
+                    reason: "other".into()
+                },
+                2
+            )
+            .is_err()
+        );
+        assert!(
+            o.apply(Command::Reject, 2).is_err(),
+            "the merchant revoked it, not the user"
+        );
+    }
+
+    #[test]
+    fn terminal_states_admit_nothing_new() {
+        let mut o = completed(0);
+        for cmd in [
+            Command::Confirm,
+            Command::Cancel { reason: "x".into() },
+            Command::BeginCharge,
+        ] {
+            assert!(o.apply(cmd, 9).is_err());
+        }
+    }
+}

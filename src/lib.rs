@@ -1,0 +1,11 @@
+//! PayScore Gateway: deposit-free rentals over gRPC.
+//!
+//! Layers, outermost first: `api` (tonic services, proto ⇄ domain), `auth`
+//! (JWT layer and identities), `app` (use cases: the one place where an
+//! order's state is loaded, changed by `domain`, and committed), `domain`
+//! (pure rules), `store` (atomic primitives over memory or Redis), `rail`
+//! (the payment rail client and the simulated rail).
+#![forbid(unsafe_code)]
+
+pub mod domain;
+pub mod pb;
