@@ -7,5 +7,13 @@
 //! (the payment rail client and the simulated rail).
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
 pub mod domain;
 pub mod pb;
+pub mod rail;
+pub mod server;
+pub mod store;

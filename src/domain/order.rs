@@ -248,9 +248,11 @@ pub enum Command {
     PayOffline,
     /// Starts a new charge attempt (only when none is open).
     BeginCharge,
-    /// Takes over an open attempt whose owner went quiet: same charge id.
+    /// Takes over an open attempt whose outcome is unknown or whose owner
+    /// went quiet (started before `stale_before`): same charge id.
     ResumeCharge {
         charge_id: String,
+        stale_before: Millis,
     },
     ChargeSucceeded {
         charge_id: String,
@@ -385,9 +387,19 @@ impl Order {
             }
 
             (Completed, Command::BeginCharge) => self.begin_charge(now)?,
-            (Completed, Command::ResumeCharge { charge_id }) => {
+            (
+                Completed,
+                Command::ResumeCharge {
+                    charge_id,
+                    stale_before,
+                },
+            ) => {
                 let charge = self.open_charge(&charge_id)?;
+                if !charge.outcome_unknown && charge.started_at >= stale_before {
+                    return Err(DomainError::DeductionInProgress);
+                }
                 charge.started_at = now;
+                charge.outcome_unknown = false;
                 Applied::Changed
             }
             (Completed, Command::ChargeSucceeded { charge_id }) => {
@@ -708,6 +720,30 @@ mod tests {
         assert_eq!(o.state, OrderState::Paid);
         assert_eq!(o.collection.paid_amount, 500);
         assert_eq!(o.collection.attempts, 2);
+    }
+
+    #[test]
+    fn only_a_quiet_or_unknown_charge_is_taken_over() {
+        let mut o = completed(500);
+        changed(o.apply(Command::BeginCharge, 100));
+        let resume = |stale_before| Command::ResumeCharge {
+            charge_id: "o1-1".into(),
+            stale_before,
+        };
+        assert_eq!(
+            o.apply(resume(100), 101),
+            Err(DomainError::DeductionInProgress)
+        );
+        changed(o.apply(resume(101), 102));
+        assert_eq!(o.collection.charge.as_ref().unwrap().started_at, 102);
+        changed(o.apply(
+            Command::ChargeUnknown {
+                charge_id: "o1-1".into(),
+            },
+            103,
+        ));
+        changed(o.apply(resume(0), 104));
+        assert_eq!(o.collection.attempts, 1, "taking over is not a new attempt");
     }
 
     #[test]

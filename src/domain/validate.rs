@@ -1,6 +1,7 @@
 //! Field limits, as WeChat Pay Score v3 sets them (merchants already know
 //! them). Each check names the offending field by its proto path.
 
+use super::order::{Bill, BillLine, Terms};
 use super::{DomainError, Fen};
 
 pub type Check = Result<(), DomainError>;
@@ -106,6 +107,68 @@ pub fn present(field: &'static str, is_set: bool) -> Check {
         return Err(invalid(field, "is required"));
     }
     Ok(())
+}
+
+/// Every field of an Authorize request.
+pub fn authorize(out_order_no_value: &str, terms: &Terms) -> Check {
+    out_order_no(out_order_no_value)?;
+    identifier("service_id", &terms.service_id, 32)?;
+    identifier("openid", &terms.openid, 64)?;
+    positive("risk_fund.amount", terms.risk_fund.amount)?;
+    optional_text("risk_fund.description", &terms.risk_fund.description, 30)?;
+    required_text("service_introduction", &terms.service_introduction, 20)?;
+    if let Some(range) = &terms.time_range {
+        required_text("time_range.start_time", &range.start_time, 14)?;
+        optional_text("time_range.end_time", &range.end_time, 14)?;
+        optional_text("time_range.start_time_remark", &range.start_time_remark, 20)?;
+        optional_text("time_range.end_time_remark", &range.end_time_remark, 20)?;
+    }
+    if let Some(location) = &terms.location {
+        optional_text("location.start_location", &location.start_location, 50)?;
+        optional_text("location.end_location", &location.end_location, 50)?;
+    }
+    max_bytes("attach", &terms.attach, 256)
+}
+
+/// Every field of a bill (Complete).
+pub fn bill(bill: &Bill) -> Check {
+    count_in("post_payments", bill.post_payments.len(), 1, 100)?;
+    count_in("post_discounts", bill.post_discounts.len(), 0, 30)?;
+    for line in &bill.post_payments {
+        bill_line(
+            line,
+            "post_payments.name",
+            "post_payments.description",
+            "post_payments.count",
+        )?;
+        non_negative("post_payments.amount", line.amount)?;
+    }
+    for line in &bill.post_discounts {
+        bill_line(
+            line,
+            "post_discounts.name",
+            "post_discounts.description",
+            "post_discounts.count",
+        )?;
+        positive("post_discounts.amount", line.amount)?;
+    }
+    non_negative("total_amount", bill.total_amount)
+}
+
+fn bill_line(
+    line: &BillLine,
+    name: &'static str,
+    description: &'static str,
+    count: &'static str,
+) -> Check {
+    required_text(name, &line.name, 20)?;
+    optional_text(description, &line.description, 30)?;
+    int_in(count, line.count.into(), 1, 100)
+}
+
+/// A merchant's or operator's reason (Cancel, ModifyAmount, SetStage…).
+pub fn reason(field: &'static str, value: &str, max: usize) -> Check {
+    required_text(field, value, max)
 }
 
 #[cfg(test)]

@@ -1,0 +1,66 @@
+//! The embedded store: the dev default, and the reference the Redis store is
+//! held to by the conformance suite. Nothing survives a restart.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{Committed, Key, RawRecord, Store, StoreError, Txn};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    records: Mutex<HashMap<Key, RawRecord>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn get(&self, keys: &[Key]) -> Result<Vec<Option<RawRecord>>, StoreError> {
+        let records = self.records.lock().expect("store lock poisoned");
+        Ok(keys.iter().map(|k| records.get(k).cloned()).collect())
+    }
+
+    async fn commit(&self, txn: Txn) -> Result<Committed, StoreError> {
+        if !txn.single_slot() {
+            return Err(StoreError::Backend(
+                "transaction spans several slots".into(),
+            ));
+        }
+        let mut records = self.records.lock().expect("store lock poisoned");
+        let version =
+            |records: &HashMap<Key, RawRecord>, k: &Key| records.get(k).map_or(0, |r| r.version);
+        if txn
+            .checks
+            .iter()
+            .any(|(k, want)| version(&records, k) != *want)
+        {
+            let current = txn
+                .checks
+                .iter()
+                .map(|(k, _)| records.get(k).cloned())
+                .collect();
+            return Ok(Committed::Conflict(current));
+        }
+        for (key, value) in txn.puts {
+            let next = version(&records, &key) + 1;
+            records.insert(
+                key,
+                RawRecord {
+                    version: next,
+                    value,
+                },
+            );
+        }
+        Ok(Committed::Done)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! Storage behind one trait. Backends implement a few atomic primitives —
+//! read records, commit a guarded multi-record write on one slot — and the
+//! typed helpers (serde in and out) are written once, on `dyn Store`.
+//!
+//! Every record carries a version, bumped by each write. A [`Txn`] states
+//! the version it expects of each record it read (0: absent) and applies
+//! all its writes only if every expectation holds: compare-and-set across
+//! several records, which is how the domain's decisions become atomic
+//! without the store knowing the rules. All keys of one `Txn` share a slot
+//! (a Redis Cluster hash tag), so the Redis backend runs it as one script.
+
+pub mod keys;
+pub mod memory;
+pub mod redis;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use keys::Key;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or cannot take writes now: retryable.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A record could not be decoded: a bug or a foreign writer.
+    #[error("corrupt record {key}: {detail}")]
+    Corrupt { key: String, detail: String },
+    /// The backend refused the command for another reason (a bug).
+    #[error("store failure: {0}")]
+    Backend(String),
+}
+
+/// A record and the version it was read at (versions start at 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub version: u64,
+    pub value: T,
+}
+
+/// The raw form backends store and return.
+pub type RawRecord = Versioned<Vec<u8>>;
+
+/// A guarded write: `puts` are applied only if every `checks` entry still
+/// holds. All keys share one slot.
+#[derive(Clone, Debug, Default)]
+pub struct Txn {
+    pub checks: Vec<(Key, u64)>,
+    pub puts: Vec<(Key, Vec<u8>)>,
+}
+
+/// What a [`Txn`] came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Committed {
+    Done,
+    /// An expectation failed; nothing was written. The current record of
+    /// each checked key, in `checks` order, so the caller can decide again.
+    Conflict(Vec<Option<RawRecord>>),
+}
+
+/// The primitives a backend provides.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Reads records that share one slot.
+    async fn get(&self, keys: &[Key]) -> Result<Vec<Option<RawRecord>>, StoreError>;
+
+    /// Applies `txn` atomically if its checks hold.
+    async fn commit(&self, txn: Txn) -> Result<Committed, StoreError>;
+
+    /// Whether the backend answers now (health and readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+impl Txn {
+    /// Expects `key` at `version` (0: absent).
+    pub fn check(mut self, key: Key, version: u64) -> Self {
+        self.checks.push((key, version));
+        self
+    }
+
+    /// Writes `value` to `key` (its version is bumped).
+    pub fn put<T: Serialize>(mut self, key: Key, value: &T) -> Self {
+        self.puts.push((key, encode(value)));
+        self
+    }
+
+    /// Whether every key shares one slot, as one atomic script requires.
+    pub fn single_slot(&self) -> bool {
+        let mut slots = self
+            .checks
+            .iter()
+            .map(|(k, _)| k.slot())
+            .chain(self.puts.iter().map(|(k, _)| k.slot()));
+        match slots.next() {
+            Some(first) => slots.all(|s| s == first),
+            None => true,
+        }
+    }
+}
+
+/// Records are MessagePack with field names, so fields can be added later.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(value).expect("domain records always serialise")
+}
+
+pub fn decode<T: DeserializeOwned>(key: &Key, raw: RawRecord) -> Result<Versioned<T>, StoreError> {
+    let value = rmp_serde::from_slice(&raw.value).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        detail: e.to_string(),
+    })?;
+    Ok(Versioned {
+        version: raw.version,
+        value,
+    })
+}
+
+impl dyn Store {
+    /// Reads one record, typed.
+    pub async fn get_one<T: DeserializeOwned>(
+        &self,
+        key: &Key,
+    ) -> Result<Option<Versioned<T>>, StoreError> {
+        let raw = self.get(std::slice::from_ref(key)).await?.pop().flatten();
+        raw.map(|r| decode(key, r)).transpose()
+    }
+
+    /// Creates `key` if absent. On conflict returns the record already there.
+    pub async fn create<T: Serialize + DeserializeOwned>(
+        &self,
+        key: Key,
+        value: &T,
+    ) -> Result<Option<Versioned<T>>, StoreError> {
+        let txn = Txn::default().check(key.clone(), 0).put(key.clone(), value);
+        match self.commit(txn).await? {
+            Committed::Done => Ok(None),
+            Committed::Conflict(mut current) => {
+                current.pop().flatten().map(|r| decode(&key, r)).transpose()
+            }
+        }
+    }
+}

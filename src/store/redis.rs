@@ -1,0 +1,179 @@
+//! The Redis store: the system of record in production. Each transaction is
+//! one Lua script on one hash slot, so it runs unchanged on Redis Cluster.
+//! When Redis cannot be reached every call fails with `Unavailable`: nothing
+//! is acknowledged that is not stored.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script, Value};
+
+use super::{Committed, Key, RawRecord, Store, StoreError, Txn};
+
+/// See `lua/commit.lua` for its KEYS/ARGV contract.
+const COMMIT_SCRIPT: &str = include_str!("lua/commit.lua");
+
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    commit: Script,
+}
+
+/// Connection settings.
+#[derive(Clone, Debug)]
+pub struct RedisOptions {
+    pub url: String,
+    /// Prepended to every key (tests pass their own).
+    pub prefix: String,
+    /// How long one command may take before the call fails `Unavailable`.
+    pub response_timeout: Duration,
+    pub connection_timeout: Duration,
+}
+
+impl RedisStore {
+    pub async fn connect(options: RedisOptions) -> Result<Self, StoreError> {
+        let client = redis::Client::open(options.url.as_str()).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(options.response_timeout))
+            .set_connection_timeout(Some(options.connection_timeout))
+            // Reconnection is retried in the background; a call made while
+            // Redis is away fails at once rather than queueing.
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            conn,
+            prefix: options.prefix,
+            commit: Script::new(COMMIT_SCRIPT),
+        })
+    }
+}
+
+fn unavailable(e: RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Connection trouble and a Redis that cannot take writes now are
+/// retryable; anything else (a script error) is a bug.
+fn classify(e: RedisError) -> StoreError {
+    use redis::{ErrorKind, ServerErrorKind as S};
+    let transient = e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(
+                S::BusyLoading | S::TryAgain | S::MasterDown | S::ReadOnly | S::ClusterDown
+            )
+        );
+    if transient {
+        unavailable(e)
+    } else {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// Splits a stored "<version>|<payload>".
+fn parse(key: &str, raw: Vec<u8>) -> Result<RawRecord, StoreError> {
+    let corrupt = |detail: &str| StoreError::Corrupt {
+        key: key.to_owned(),
+        detail: detail.to_owned(),
+    };
+    let sep = raw
+        .iter()
+        .position(|&b| b == b'|')
+        .ok_or_else(|| corrupt("no version"))?;
+    let version = std::str::from_utf8(&raw[..sep])
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| corrupt("bad version"))?;
+    Ok(RawRecord {
+        version,
+        value: raw[sep + 1..].to_vec(),
+    })
+}
+
+fn parse_value(key: &str, value: Value) -> Result<Option<RawRecord>, StoreError> {
+    match value {
+        Value::Nil => Ok(None),
+        Value::BulkString(raw) => parse(key, raw).map(Some),
+        other => Err(StoreError::Backend(format!("unexpected reply {other:?}"))),
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn get(&self, keys: &[Key]) -> Result<Vec<Option<RawRecord>>, StoreError> {
+        let full: Vec<String> = keys.iter().map(|k| k.full(&self.prefix)).collect();
+        let values: Vec<Value> = redis::cmd("MGET")
+            .arg(&full)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(classify)?;
+        full.iter()
+            .zip(values)
+            .map(|(key, value)| parse_value(key, value))
+            .collect()
+    }
+
+    async fn commit(&self, txn: Txn) -> Result<Committed, StoreError> {
+        if !txn.single_slot() {
+            return Err(StoreError::Backend(
+                "transaction spans several slots".into(),
+            ));
+        }
+        let mut keys: Vec<String> = Vec::new();
+        let mut index_of = |key: &Key| {
+            let full = key.full(&self.prefix);
+            let at = keys.iter().position(|k| *k == full).unwrap_or_else(|| {
+                keys.push(full);
+                keys.len() - 1
+            });
+            at + 1
+        };
+        let mut invocation = self.commit.prepare_invoke();
+        invocation.arg(txn.checks.len());
+        for (key, version) in &txn.checks {
+            invocation.arg(index_of(key)).arg(*version);
+        }
+        invocation.arg(txn.puts.len());
+        for (key, value) in &txn.puts {
+            invocation.arg(index_of(key)).arg(value.as_slice());
+        }
+        for key in &keys {
+            invocation.key(key);
+        }
+        let reply: Vec<Value> = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(classify)?;
+        let mut reply = reply.into_iter();
+        match reply.next() {
+            Some(Value::Int(1)) => Ok(Committed::Done),
+            Some(Value::Int(0)) => {
+                let current = txn
+                    .checks
+                    .iter()
+                    .zip(reply)
+                    .map(|((key, _), value)| parse_value(&key.full(&self.prefix), value))
+                    .collect::<Result<_, _>>()?;
+                Ok(Committed::Conflict(current))
+            }
+            other => Err(StoreError::Backend(format!(
+                "unexpected commit reply {other:?}"
+            ))),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.conn.clone())
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+}
