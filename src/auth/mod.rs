@@ -113,7 +113,9 @@ impl Authenticator {
             Some("sandbox") => Mode::Sandbox,
             Some("live") => Mode::Live,
             _ => {
-                return Err(AuthError::Invalid("env must be \"sandbox\" or \"live\"".into()).into());
+                return Err(
+                    AuthError::Invalid("env must be \"sandbox\" or \"live\"".into()).into(),
+                );
             }
         };
         let identity = Identity::Merchant(MerchantScope { merchant_id, mode });
