@@ -1,0 +1,12 @@
+//! Integration tests: the real gRPC surface, a real Redis started per test.
+
+mod harness;
+
+mod auth;
+mod concurrency;
+mod declines;
+mod durability;
+mod idempotency;
+mod order_flow;
+mod store_conformance;
+mod validation;

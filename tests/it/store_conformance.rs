@@ -1,0 +1,159 @@
+//! One conformance suite for every store backend: the primitives the
+//! domain's atomic decisions rest on behave the same in memory and Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use payscore_gateway::domain::Mode;
+use payscore_gateway::store::memory::MemoryStore;
+use payscore_gateway::store::redis::{RedisOptions, RedisStore};
+use payscore_gateway::store::{Committed, Key, Store, StoreError, Txn, encode};
+
+use crate::harness::RedisServer;
+
+async fn redis_store(redis: &RedisServer) -> Arc<dyn Store> {
+    let store = RedisStore::connect(RedisOptions {
+        url: redis.url(),
+        prefix: "conformance".into(),
+        response_timeout: Duration::from_secs(2),
+        connection_timeout: Duration::from_secs(2),
+    })
+    .await
+    .expect("connect");
+    Arc::new(store)
+}
+
+async fn conformance(store: Arc<dyn Store>) {
+    let a = Key::order(Mode::Live, "u1", "m1", "order-a");
+    let b = Key::standing(Mode::Live, "u1");
+
+    // Missing records read as None.
+    assert_eq!(store.get_one::<String>(&a).await.unwrap(), None);
+
+    // create: once; the second sees the first.
+    assert_eq!(
+        store.create(a.clone(), &"first".to_string()).await.unwrap(),
+        None
+    );
+    let existing = store
+        .create(a.clone(), &"second".to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((existing.version, existing.value.as_str()), (1, "first"));
+
+    // A failed check writes nothing and returns what is there.
+    let stale = Txn::default()
+        .check(a.clone(), 7)
+        .put(a.clone(), &"stale".to_string())
+        .put(b.clone(), &1u32);
+    match store.commit(stale).await.unwrap() {
+        Committed::Conflict(current) => {
+            assert_eq!(current.len(), 1);
+            assert_eq!(current[0].as_ref().unwrap().version, 1);
+            assert_eq!(
+                current[0].as_ref().unwrap().value,
+                encode(&"first".to_string())
+            );
+        }
+        Committed::Done => panic!("a stale version must not commit"),
+    }
+    assert_eq!(
+        store.get_one::<u32>(&b).await.unwrap(),
+        None,
+        "all or nothing"
+    );
+
+    // A held check writes every record, bumping each version by one.
+    let txn = Txn::default()
+        .check(a.clone(), 1)
+        .check(b.clone(), 0)
+        .put(a.clone(), &"next".to_string())
+        .put(b.clone(), &1u32);
+    assert_eq!(store.commit(txn).await.unwrap(), Committed::Done);
+    let records = store.get(&[a.clone(), b.clone()]).await.unwrap();
+    assert_eq!(records[0].as_ref().unwrap().version, 2);
+    assert_eq!(records[1].as_ref().unwrap().version, 1);
+
+    // Keys of different slots never go in one transaction.
+    let cross = Txn::default()
+        .put(a.clone(), &"x".to_string())
+        .put(Key::merchant("m1"), &"y".to_string());
+    assert!(matches!(
+        store.commit(cross).await,
+        Err(StoreError::Backend(_))
+    ));
+
+    // Binary-safe payloads (a separator byte inside is fine).
+    let bin = Key::order(Mode::Live, "u1", "m1", "order-bin");
+    let payload: Vec<u8> = vec![b'|', 0, 255, b'|', 7];
+    assert_eq!(store.create(bin.clone(), &payload).await.unwrap(), None);
+    assert_eq!(
+        store.get_one::<Vec<u8>>(&bin).await.unwrap().unwrap().value,
+        payload
+    );
+
+    // Compare-and-set under contention: 20 increments, none lost.
+    let counter = Key::standing(Mode::Sandbox, "counter");
+    let bumps = (0..20).map(|_| {
+        let store = store.clone();
+        let counter = counter.clone();
+        async move {
+            loop {
+                let current = store.get_one::<u32>(&counter).await.unwrap();
+                let (version, value) = current.map_or((0, 0), |v| (v.version, v.value));
+                let txn = Txn::default()
+                    .check(counter.clone(), version)
+                    .put(counter.clone(), &(value + 1));
+                if store.commit(txn).await.unwrap() == Committed::Done {
+                    break;
+                }
+            }
+        }
+    });
+    join_all(bumps).await;
+    let total = store.get_one::<u32>(&counter).await.unwrap().unwrap();
+    assert_eq!((total.value, total.version), (20, 20));
+}
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    conformance(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn redis_store_conforms() {
+    let redis = RedisServer::start();
+    conformance(redis_store(&redis).await).await;
+}
+
+#[tokio::test]
+async fn redis_store_fails_closed_and_recovers() {
+    let mut redis = RedisServer::start();
+    let store = redis_store(&redis).await;
+    let key = Key::merchant("m-durable");
+    store
+        .create(key.clone(), &"kept".to_string())
+        .await
+        .unwrap();
+    redis.kill();
+    assert!(matches!(
+        store.get(std::slice::from_ref(&key)).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    redis.restart();
+    let mut value = None;
+    for _ in 0..100 {
+        if let Ok(v) = store.get_one::<String>(&key).await {
+            value = v;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        value.unwrap().value,
+        "kept",
+        "acknowledged before the kill, there after it"
+    );
+}
