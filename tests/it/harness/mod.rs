@@ -37,8 +37,10 @@ pub struct Options {
 
 pub struct TestGateway {
     pub channel: Channel,
+    /// `http://127.0.0.1:<port>`.
+    pub addr: String,
     pub clock: Arc<ManualClock>,
-    operator_private_pem: String,
+    pub operator_private_pem: String,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -72,13 +74,15 @@ impl TestGateway {
         tokio::spawn(gateway.serve(listener, async move {
             let _ = rx.await;
         }));
-        let channel = Channel::from_shared(format!("http://{addr}"))
+        let addr = format!("http://{addr}");
+        let channel = Channel::from_shared(addr.clone())
             .expect("uri")
             .connect()
             .await
             .expect("connect to the gateway");
         Self {
             channel,
+            addr,
             clock,
             operator_private_pem,
             shutdown: Some(tx),
@@ -220,6 +224,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// Calls with a token minted elsewhere (e.g. by payscorectl).
+    pub fn for_token(gw: &TestGateway, bearer: &str) -> Self {
+        Self {
+            channel: gw.channel.clone(),
+            bearer: bearer.to_owned(),
+        }
+    }
+
     pub fn with_bearer(&self, bearer: String) -> Self {
         Self {
             channel: self.channel.clone(),
