@@ -10,7 +10,7 @@
 
 use super::{App, Error, OrderLoc, Result};
 use crate::domain::DomainError;
-use crate::domain::order::{ChargeAttempt, Command, Order, OrderState};
+use crate::domain::order::{Applied, ChargeAttempt, Command, Order, OrderState};
 use crate::rail::{ChargeOutcome, ChargeRequest, RailError};
 
 impl App {
@@ -51,7 +51,9 @@ impl App {
             }
         };
         let order = match self.apply(loc, command).await {
-            Ok((order, _)) => order,
+            // Paid meanwhile by a concurrent caller: nothing to charge.
+            Ok((order, Applied::Unchanged)) => return Ok(order),
+            Ok((order, Applied::Changed)) => order,
             // Another caller opened or took over the attempt first: it is theirs.
             Err(Error::Domain(DomainError::DeductionInProgress)) => return self.load(loc).await,
             Err(e) => return Err(e),

@@ -387,6 +387,9 @@ impl Order {
             }
 
             (Completed, Command::BeginCharge) => self.begin_charge(now)?,
+            // Collection already finished (perhaps by a concurrent caller):
+            // asking to collect again is answered with the paid order.
+            (Paid, Command::BeginCharge | Command::ResumeCharge { .. }) => Applied::Unchanged,
             (
                 Completed,
                 Command::ResumeCharge {
@@ -812,12 +815,27 @@ mod tests {
     }
 
     #[test]
+    fn collecting_a_paid_order_changes_nothing() {
+        let mut o = completed(0);
+        assert_eq!(
+            o.apply(Command::BeginCharge, 9).unwrap(),
+            Applied::Unchanged
+        );
+        let resume = Command::ResumeCharge {
+            charge_id: "o1-1".into(),
+            stale_before: 9,
+        };
+        assert_eq!(o.apply(resume, 9).unwrap(), Applied::Unchanged);
+        assert_eq!(o.collection.attempts, 0);
+    }
+
+    #[test]
     fn terminal_states_admit_nothing_new() {
         let mut o = completed(0);
         for cmd in [
             Command::Confirm,
             Command::Cancel { reason: "x".into() },
-            Command::BeginCharge,
+            Command::Sync,
         ] {
             assert!(o.apply(cmd, 9).is_err());
         }

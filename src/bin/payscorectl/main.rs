@@ -3,6 +3,7 @@
 //! power-bank demo that runs one order end to end.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod client;
 mod demo;
 
@@ -60,6 +61,19 @@ enum Command {
     },
     /// Runs one power-bank order end to end against a running gateway.
     Demo,
+    /// Measures the gateway against a bare tonic server and a one-round-trip
+    /// Redis server, all started here (needs redis-server on PATH).
+    Bench(bench::BenchArgs),
+    /// Serves one side of a benchmark (started by `bench`).
+    #[command(hide = true)]
+    BenchServer {
+        #[arg(long, value_enum)]
+        kind: bench::baseline::Kind,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        redis: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,7 +145,7 @@ enum StageArg {
     Production,
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
@@ -224,6 +238,12 @@ async fn run(cli: Cli) -> Result {
             println!("{merchant_id}: {}", stage.as_str_name());
         }
         Command::Demo => demo::run(&ctl).await?,
+        Command::Bench(args) => bench::run(args).await?,
+        Command::BenchServer {
+            kind,
+            listen,
+            redis,
+        } => bench::baseline::serve(kind, listen, redis).await?,
     }
     Ok(())
 }
