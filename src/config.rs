@@ -21,6 +21,14 @@ pub struct Config {
     pub rail: RailConfig,
     pub policy: Policy,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Prometheus scrape address (e.g. `127.0.0.1:9464`). Unset: no exporter.
+    pub listen: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -52,6 +60,9 @@ pub struct StoreConfig {
     pub redis_url: Option<String>,
     pub key_prefix: String,
     pub response_timeout_ms: u64,
+    /// How long a replica may use its copy of a merchant (stage, services)
+    /// after another replica changed it.
+    pub merchant_cache_ms: u64,
 }
 
 impl Default for StoreConfig {
@@ -60,6 +71,7 @@ impl Default for StoreConfig {
             redis_url: None,
             key_prefix: "payscore".into(),
             response_timeout_ms: 2_000,
+            merchant_cache_ms: 1_000,
         }
     }
 }
@@ -147,6 +159,11 @@ impl Config {
                 "server.listen {:?} is not an address:port",
                 self.server.listen
             ));
+        }
+        if let Some(listen) = &self.metrics.listen
+            && listen.parse::<SocketAddr>().is_err()
+        {
+            return invalid(format!("metrics.listen {listen:?} is not an address:port"));
         }
         if let Some(url) = &self.store.redis_url
             && redis::parse_redis_url(url).is_none()

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod metrics;
 pub mod pb;
 pub mod rail;
 pub mod server;

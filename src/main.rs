@@ -57,6 +57,13 @@ fn init_tracing(config: &Config) {
 
 async fn run(config: Config) -> ExitCode {
     let listen = config.listen();
+    if let Some(metrics) = &config.metrics.listen {
+        let addr = metrics.parse().expect("validated in load");
+        if let Err(e) = payscore_gateway::metrics::install(addr) {
+            tracing::error!(error = %e, %addr, "cannot serve metrics");
+            return ExitCode::from(EX_UNAVAILABLE);
+        }
+    }
     let gateway = match Gateway::build(config, Arc::new(SystemClock)).await {
         Ok(g) => g,
         Err(e) => {

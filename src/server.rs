@@ -117,6 +117,7 @@ impl Gateway {
             policy: config.policy.clone(),
             charge_lease: Duration::from_millis(config.rail.charge_lease_ms),
             deduct_on_complete: true,
+            merchant_cache_ttl: Duration::from_millis(config.store.merchant_cache_ms),
         };
         let app = App::new(store, clock, live_rail, live_simulated, settings);
         let operator_key = operator_public_key(&config)?;
@@ -158,15 +159,15 @@ impl Gateway {
         let router = Server::builder()
             // A span per call; handlers record the merchant and order on it.
             .trace_fn(|request| {
-                let request_id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+                // Field values are only computed when the span is enabled.
                 tracing::info_span!(
                     "call",
                     path = %request.uri().path(),
-                    request_id = %request_id,
+                    request_id = %request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned),
                     merchant = tracing::field::Empty,
                     order = tracing::field::Empty,
                 )

@@ -113,6 +113,7 @@ impl App {
                 .check(key.clone(), current.version)
                 .put(key.clone(), &merchant);
             if self.store.commit(txn).await? == Committed::Done {
+                self.forget_merchant(merchant_id);
                 return Ok(merchant);
             }
         }

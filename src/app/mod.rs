@@ -14,12 +14,13 @@ use moka::sync::Cache;
 
 use crate::auth::AuthError;
 use crate::clock::Clock;
+use crate::domain::merchant::Merchant;
 use crate::domain::order::{Applied, Command, Order};
 use crate::domain::policy::Policy;
 use crate::domain::user::Standing;
 use crate::domain::{DomainError, Millis, Mode};
 use crate::rail::{PaymentRail, SimulatedRail};
-use crate::store::{Committed, Key, Store, StoreError, Txn, decode};
+use crate::store::{Committed, Key, Store, StoreError, Txn, Versioned, decode};
 
 pub use merchants::{Applied as MerchantApplied, ApplyInput};
 pub use orders::AuthorizeInput;
@@ -80,6 +81,9 @@ pub struct Settings {
     pub charge_lease: Duration,
     /// Start the deduction as soon as a bill is due, without waiting for Deduct.
     pub deduct_on_complete: bool,
+    /// How long a replica may answer from its copy of a merchant (stage,
+    /// services) after another replica changed it.
+    pub merchant_cache_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -88,6 +92,7 @@ impl Default for Settings {
             policy: Policy::default(),
             charge_lease: Duration::from_secs(30),
             deduct_on_complete: true,
+            merchant_cache_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -106,6 +111,8 @@ pub struct App {
     settings: Settings,
     /// out_order_no → openid never changes once claimed: cache it.
     index_cache: Cache<Key, String>,
+    /// Merchants as last read, for at most `merchant_cache_ttl`.
+    merchant_cache: Cache<String, Arc<Merchant>>,
 }
 
 impl App {
@@ -122,8 +129,12 @@ impl App {
             live_rail,
             sandbox_rail: Arc::new(SimulatedRail::new(1_000_000)),
             live_simulated,
-            settings,
             index_cache: Cache::new(100_000),
+            merchant_cache: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(settings.merchant_cache_ttl)
+                .build(),
+            settings,
         })
     }
 
@@ -179,6 +190,30 @@ impl App {
         })
     }
 
+    /// A merchant, from this replica's short-lived copy when it has one.
+    pub(crate) async fn cached_merchant(&self, merchant_id: &str) -> Result<Arc<Merchant>> {
+        if let Some(merchant) = self.merchant_cache.get(merchant_id) {
+            return Ok(merchant);
+        }
+        let found = self
+            .store
+            .get_one::<Merchant>(&Key::merchant(merchant_id))
+            .await?;
+        let merchant = Arc::new(found.ok_or(DomainError::MerchantNotFound)?.value);
+        self.merchant_cache
+            .insert(merchant_id.to_owned(), Arc::clone(&merchant));
+        Ok(merchant)
+    }
+
+    pub(crate) fn forget_merchant(&self, merchant_id: &str) {
+        self.merchant_cache.invalidate(merchant_id);
+    }
+
+    pub(crate) fn remember_index(&self, loc: &OrderLoc) {
+        let index = Key::order_index(&loc.merchant_id, loc.mode, &loc.out_order_no);
+        self.index_cache.insert(index, loc.openid.clone());
+    }
+
     pub(crate) async fn load(&self, loc: &OrderLoc) -> Result<Order> {
         let order = self.store.get_one::<Order>(&loc.order_key()).await?;
         Ok(order.ok_or(DomainError::OrderNotFound)?.value)
@@ -204,23 +239,39 @@ impl App {
             let mut txn = Txn::default()
                 .check(order_key.clone(), current.version)
                 .put(order_key.clone(), &order);
-            let (standing_version, mut standing) = match standing_raw {
-                Some(raw) => {
-                    let s = decode::<Standing>(&standing_key, raw)?;
-                    (s.version, s.value)
-                }
-                None => (0, Standing::default()),
+            let standing = match standing_raw {
+                Some(raw) => decode::<Standing>(&standing_key, raw)?,
+                None => Versioned {
+                    version: 0,
+                    value: Standing::default(),
+                },
             };
-            if standing.track(&order) {
-                txn = txn
-                    .check(standing_key.clone(), standing_version)
-                    .put(standing_key.clone(), &standing);
-            }
+            txn = track_standing(txn, &standing_key, standing, &order);
             match self.store.commit(txn).await? {
                 Committed::Done => return Ok((order, Applied::Changed)),
                 Committed::Conflict(_) => continue,
             }
         }
         Err(Error::Contended)
+    }
+}
+
+/// Adds to `txn` what `order` changes in its user's standing: nothing, a
+/// new version, or (when nothing is left worth keeping) its removal.
+pub(crate) fn track_standing(
+    txn: Txn,
+    key: &Key,
+    standing: Versioned<Standing>,
+    order: &Order,
+) -> Txn {
+    let mut value = standing.value;
+    if !value.track(order) {
+        return txn;
+    }
+    let txn = txn.check(key.clone(), standing.version);
+    if value.is_default() {
+        txn.delete(key.clone())
+    } else {
+        txn.put(key.clone(), &value)
     }
 }

@@ -43,16 +43,16 @@ impl App {
         };
         // One round trip: claim the order number for this user (so it can
         // never name two users' orders), read the merchant, read the user.
-        let merchant_key = Key::merchant(&scope.merchant_id);
         let (claimed, merchant, records) = tokio::join!(
             self.store.create(index, &terms.openid),
-            self.store.get_one::<Merchant>(&merchant_key),
+            self.cached_merchant(&scope.merchant_id),
             self.user_records(&loc),
         );
         if claimed?.is_some_and(|owner| owner.value != terms.openid) {
             return Err(DomainError::ParamMismatch.into());
         }
-        let merchant = merchant?.ok_or(DomainError::MerchantNotFound)?.value;
+        self.remember_index(&loc);
+        let merchant = merchant?;
         let mut records = records?;
         for _ in 0..MAX_ATTEMPTS {
             if let Some(existing) = records.order {

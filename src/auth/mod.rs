@@ -167,6 +167,7 @@ fn precheck(token: &str) -> Result<String, AuthError> {
 }
 
 fn verify(token: &str, key: &DecodingKey, issuer: &str) -> Result<Claims, AuthError> {
+    metrics::counter!(crate::metrics::TOKEN_VERIFICATIONS).increment(1);
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_audience(&[AUDIENCE]);
     validation.set_issuer(&[issuer]);

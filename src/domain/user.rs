@@ -81,6 +81,11 @@ pub fn order_ref(merchant_id: &str, out_order_no: &str) -> String {
 }
 
 impl Standing {
+    /// Nothing worth storing: the record can be removed.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
     /// The tier in force at `now` (a freeze ends by itself).
     pub fn tier_at(&self, now: Millis) -> RiskTier {
         match (self.tier, self.frozen_until) {

@@ -57,7 +57,23 @@ impl Store for MemoryStore {
                 },
             );
         }
+        for key in &txn.deletes {
+            records.remove(key);
+        }
         Ok(Committed::Done)
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &Key,
+        value: Vec<u8>,
+    ) -> Result<Option<RawRecord>, StoreError> {
+        let mut records = self.records.lock().expect("store lock poisoned");
+        if let Some(existing) = records.get(key) {
+            return Ok(Some(existing.clone()));
+        }
+        records.insert(key.clone(), RawRecord { version: 1, value });
+        Ok(None)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

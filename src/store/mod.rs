@@ -48,6 +48,8 @@ pub type RawRecord = Versioned<Vec<u8>>;
 pub struct Txn {
     pub checks: Vec<(Key, u64)>,
     pub puts: Vec<(Key, Vec<u8>)>,
+    /// Records removed (their version goes back to 0, "absent").
+    pub deletes: Vec<Key>,
 }
 
 /// What a [`Txn`] came to.
@@ -68,6 +70,14 @@ pub trait Store: Send + Sync + 'static {
     /// Applies `txn` atomically if its checks hold.
     async fn commit(&self, txn: Txn) -> Result<Committed, StoreError>;
 
+    /// Writes `value` at version 1 unless `key` exists; returns the record
+    /// already there. One cheap command where a full `Txn` is not needed.
+    async fn put_if_absent(
+        &self,
+        key: &Key,
+        value: Vec<u8>,
+    ) -> Result<Option<RawRecord>, StoreError>;
+
     /// Whether the backend answers now (health and readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -85,13 +95,20 @@ impl Txn {
         self
     }
 
+    /// Removes `key`.
+    pub fn delete(mut self, key: Key) -> Self {
+        self.deletes.push(key);
+        self
+    }
+
     /// Whether every key shares one slot, as one atomic script requires.
     pub fn single_slot(&self) -> bool {
         let mut slots = self
             .checks
             .iter()
             .map(|(k, _)| k.slot())
-            .chain(self.puts.iter().map(|(k, _)| k.slot()));
+            .chain(self.puts.iter().map(|(k, _)| k.slot()))
+            .chain(self.deletes.iter().map(Key::slot));
         match slots.next() {
             Some(first) => slots.all(|s| s == first),
             None => true,
@@ -99,9 +116,11 @@ impl Txn {
     }
 }
 
-/// Records are MessagePack with field names, so fields can be added later.
+/// Records are MessagePack, fields by position (names would double the
+/// size of an order). Fields may be added at the end of a struct with
+/// `#[serde(default)]`; never removed or reordered within one key layout.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    rmp_serde::to_vec_named(value).expect("domain records always serialise")
+    rmp_serde::to_vec(value).expect("domain records always serialise")
 }
 
 pub fn decode<T: DeserializeOwned>(key: &Key, raw: RawRecord) -> Result<Versioned<T>, StoreError> {
@@ -113,6 +132,49 @@ pub fn decode<T: DeserializeOwned>(key: &Key, raw: RawRecord) -> Result<Versione
         version: raw.version,
         value,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    struct Before {
+        a: u32,
+        b: String,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct After {
+        a: u32,
+        b: String,
+        #[serde(default)]
+        c: Option<u64>,
+    }
+
+    #[test]
+    fn records_gain_fields_at_the_end() {
+        let key = Key::merchant("m");
+        let raw = RawRecord {
+            version: 3,
+            value: encode(&Before {
+                a: 1,
+                b: "x".into(),
+            }),
+        };
+        let after = decode::<After>(&key, raw).unwrap();
+        assert_eq!(
+            after.value,
+            After {
+                a: 1,
+                b: "x".into(),
+                c: None
+            }
+        );
+        assert_eq!(after.version, 3);
+    }
 }
 
 impl dyn Store {

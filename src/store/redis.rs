@@ -52,6 +52,11 @@ impl RedisStore {
     }
 }
 
+/// Counts one command sent by a store primitive.
+fn sent(primitive: &'static str) {
+    metrics::counter!(crate::metrics::REDIS_COMMANDS, "primitive" => primitive).increment(1);
+}
+
 fn unavailable(e: RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -70,6 +75,8 @@ fn classify(e: RedisError) -> StoreError {
                 S::BusyLoading | S::TryAgain | S::MasterDown | S::ReadOnly | S::ClusterDown
             )
         );
+    let kind = if transient { "unavailable" } else { "backend" };
+    metrics::counter!(crate::metrics::REDIS_ERRORS, "kind" => kind).increment(1);
     if transient {
         unavailable(e)
     } else {
@@ -109,6 +116,7 @@ fn parse_value(key: &str, value: Value) -> Result<Option<RawRecord>, StoreError>
 impl Store for RedisStore {
     async fn get(&self, keys: &[Key]) -> Result<Vec<Option<RawRecord>>, StoreError> {
         let full: Vec<String> = keys.iter().map(|k| k.full(&self.prefix)).collect();
+        sent("get");
         let values: Vec<Value> = redis::cmd("MGET")
             .arg(&full)
             .query_async(&mut self.conn.clone())
@@ -144,9 +152,14 @@ impl Store for RedisStore {
         for (key, value) in &txn.puts {
             invocation.arg(index_of(key)).arg(value.as_slice());
         }
+        invocation.arg(txn.deletes.len());
+        for key in &txn.deletes {
+            invocation.arg(index_of(key));
+        }
         for key in &keys {
             invocation.key(key);
         }
+        sent("commit");
         let reply: Vec<Value> = invocation
             .invoke_async(&mut self.conn.clone())
             .await
@@ -169,7 +182,29 @@ impl Store for RedisStore {
         }
     }
 
+    async fn put_if_absent(
+        &self,
+        key: &Key,
+        value: Vec<u8>,
+    ) -> Result<Option<RawRecord>, StoreError> {
+        // Version 1 of a new record, in the stored "<version>|<payload>" form.
+        let mut record = b"1|".to_vec();
+        record.extend_from_slice(&value);
+        let full = key.full(&self.prefix);
+        sent("put_if_absent");
+        let previous: Value = redis::cmd("SET")
+            .arg(&full)
+            .arg(record)
+            .arg("NX")
+            .arg("GET")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(classify)?;
+        parse_value(&full, previous)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
+        sent("ping");
         redis::cmd("PING")
             .query_async::<String>(&mut self.conn.clone())
             .await

@@ -5,7 +5,8 @@
 --
 -- KEYS:  every key the transaction touches (one hash slot).
 -- ARGV:  nchecks, then per check: key index (1-based into KEYS), expected version;
---        nputs, then per put: key index, payload.
+--        nputs, then per put: key index, payload;
+--        ndeletes, then per delete: key index.
 -- Returns {1} when every check held and every put was applied;
 --         {0, current_1, ..., current_n} when a check failed (nothing written),
 --         current_i being the raw record of the i-th checked key or false.
@@ -19,13 +20,18 @@ local function version_of(key)
   return tonumber(string.sub(raw, 1, sep - 1))
 end
 
+-- Versions read while checking are reused when writing (one GET per key).
+local known = {}
 local nchecks = tonumber(ARGV[1])
 local pos = 2
 local held = true
 for _ = 1, nchecks do
-  if version_of(KEYS[tonumber(ARGV[pos])]) ~= tonumber(ARGV[pos + 1]) then
+  local index = tonumber(ARGV[pos])
+  local want = tonumber(ARGV[pos + 1])
+  if version_of(KEYS[index]) ~= want then
     held = false
   end
+  known[index] = want
   pos = pos + 2
 end
 
@@ -42,8 +48,16 @@ end
 local nputs = tonumber(ARGV[pos])
 pos = pos + 1
 for _ = 1, nputs do
-  local key = KEYS[tonumber(ARGV[pos])]
-  redis.call('SET', key, (version_of(key) + 1) .. '|' .. ARGV[pos + 1])
+  local index = tonumber(ARGV[pos])
+  local version = known[index] or version_of(KEYS[index])
+  redis.call('SET', KEYS[index], (version + 1) .. '|' .. ARGV[pos + 1])
+  known[index] = version + 1
   pos = pos + 2
+end
+local ndeletes = tonumber(ARGV[pos])
+pos = pos + 1
+for _ = 1, ndeletes do
+  redis.call('DEL', KEYS[tonumber(ARGV[pos])])
+  pos = pos + 1
 end
 return {1}

@@ -27,7 +27,9 @@ use tonic::transport::Channel;
 use super::Result;
 use super::client::authed;
 use load::{Outcome, Spec};
-use procs::{Proc, RedisStats, free_addr, redis_stats, start_redis, wait_listening};
+use procs::{
+    Proc, RedisStats, free_addr, gateway_counters, redis_stats, start_redis, wait_listening,
+};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -57,7 +59,9 @@ struct Row {
     outcome: Outcome,
     /// Calls including warm-up (what the deltas below are divided by).
     calls: u64,
-    client_commands_per_op: f64,
+    /// Redis commands the server sent per call (its own count).
+    roundtrips_per_op: f64,
+    token_verifications: f64,
     commands_per_op: f64,
     bytes_per_order: f64,
     gateway_cpu_us: f64,
@@ -68,6 +72,7 @@ struct Bench {
     spec: Spec,
     redis: redis::aio::MultiplexedConnection,
     gateway: Proc,
+    gateway_metrics: std::net::SocketAddr,
     gateway_channels: Vec<Channel>,
 }
 
@@ -122,6 +127,7 @@ pub async fn run(args: BenchArgs) -> Result {
     let operator_key = dir.path().join("operator.pub.pem");
     std::fs::write(&operator_key, operator_public)?;
     let gateway_addr = free_addr()?;
+    let gateway_metrics = free_addr()?;
     let gateway = Proc::spawn(
         "gateway",
         Command::new(&exe)
@@ -130,6 +136,7 @@ pub async fn run(args: BenchArgs) -> Result {
             .env("PAYSCORE__STORE__REDIS_URL", &redis_url)
             .env("PAYSCORE__STORE__KEY_PREFIX", KEY_PREFIX)
             .env("PAYSCORE__AUTH__OPERATOR_PUBLIC_KEY_FILE", &operator_key)
+            .env("PAYSCORE__METRICS__LISTEN", gateway_metrics.to_string())
             .env("PAYSCORE__LOG__FILTER", "warn"),
     )?;
     let ceiling_addr = free_addr()?;
@@ -176,6 +183,7 @@ pub async fn run(args: BenchArgs) -> Result {
         spec,
         redis,
         gateway,
+        gateway_metrics,
         gateway_channels: channels(gateway_addr, args.connections)?,
     };
     let (merchant_id, bearer) = bench.setup(&operator_private).await?;
@@ -197,8 +205,10 @@ pub async fn run(args: BenchArgs) -> Result {
 
     let preload = Preloader::new(&redis_url, &merchant_id).await?;
     preload.fill(&mut bench.redis, 10_000).await?;
-    let authorize = bench.authorize(&bearer, "authorize", "a").await?;
-    let order_flow = bench.order_flow(&bearer).await?;
+    let mut authorize = bench.authorize(&bearer, "authorize", "a").await?;
+    authorize.bytes_per_order = bench.footprint(&merchant_id, "a").await?;
+    let mut order_flow = bench.order_flow(&bearer).await?;
+    order_flow.bytes_per_order = bench.footprint(&merchant_id, "f").await?;
     let get_order = bench.get_order(&bearer).await?;
 
     let stored_before = preload.count();
@@ -219,13 +229,14 @@ pub async fn run(args: BenchArgs) -> Result {
         &at_scale,
     ] {
         println!(
-            "  {:<10} calls={:<8} gateway_cpu_us={:<7.1} redis_cpu_us={:<6.1} redis_client_cmds={:.2} redis_cmds_incl_scripts={:.2} errors={:?}",
+            "  {:<10} calls={:<8} server_cpu_us={:<7.1} redis_cpu_us={:<6.1} redis_cmds_sent={:.2} redis_cmds_incl_scripts={:.2} es256_verifications={} errors={:?}",
             row.name,
             row.calls,
             row.gateway_cpu_us,
             row.redis_cpu_us,
-            row.client_commands_per_op,
+            row.roundtrips_per_op,
             row.commands_per_op,
+            row.token_verifications,
             row.outcome.errors
         );
     }
@@ -255,7 +266,7 @@ pub async fn run(args: BenchArgs) -> Result {
             row.outcome.ms(0.999),
             row.outcome.rps() / ceiling_rps,
             row.outcome.rps() / floor_rps,
-            row.client_commands_per_op,
+            row.roundtrips_per_op,
             row.bytes_per_order,
         );
     }
@@ -330,12 +341,14 @@ impl Bench {
             }
         };
         let before: RedisStats = redis_stats(&mut self.redis).await?;
+        let counters_before = gateway_counters(self.gateway_metrics).await?;
         let cpu_before = server.cpu_secs();
         let outcome = load::drive(self.spec, counted).await;
         // Let background work started by the calls (deductions) finish.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let cpu = server.cpu_secs() - cpu_before;
         let after = redis_stats(&mut self.redis).await?;
+        let counters = gateway_counters(self.gateway_metrics).await?;
         let calls = calls.load(std::sync::atomic::Ordering::Relaxed).max(1) as f64;
         eprintln!(
             "bench: {name}: {:.0} rps, errors {:?}",
@@ -345,7 +358,8 @@ impl Bench {
         Ok(Row {
             name,
             calls: calls as u64,
-            client_commands_per_op: (after.client_commands - before.client_commands) as f64 / calls,
+            roundtrips_per_op: (counters.redis_commands - counters_before.redis_commands) / calls,
+            token_verifications: counters.token_verifications - counters_before.token_verifications,
             commands_per_op: (after.commands - before.commands) as f64 / calls,
             bytes_per_order: after.used_memory.saturating_sub(before.used_memory) as f64 / calls,
             gateway_cpu_us: cpu * 1e6 / calls,
@@ -372,6 +386,9 @@ impl Bench {
                 }
             })
             .await?;
+        // What a baseline sends is known by construction, not counted by the gateway.
+        row.roundtrips_per_op = if name == "floor" { 1.0 } else { 0.0 };
+        row.token_verifications = 0.0;
         if name == "ceiling" {
             row.bytes_per_order = 0.0;
         }
@@ -424,6 +441,38 @@ impl Bench {
             }
         })
         .await
+    }
+
+    /// Redis bytes one order occupies (MEMORY USAGE of its record, its
+    /// order-number index and its user's standing), averaged over orders
+    /// the workload tagged `tag` stored: the first few of every worker.
+    async fn footprint(&mut self, merchant_id: &str, tag: &str) -> Result<f64> {
+        use payscore_gateway::store::Key;
+        let (mut bytes, mut orders) = (0u64, 0u64);
+        for w in 0..self.spec.workers {
+            for s in 0..4u64 {
+                let (no, openid) = (format!("{tag}{w:03}-{s:08}"), format!("sbx_{tag}{w}_{s}"));
+                let keys = [
+                    Key::order(Mode::Sandbox, &openid, merchant_id, &no),
+                    Key::order_index(merchant_id, Mode::Sandbox, &no),
+                    Key::standing(Mode::Sandbox, &openid),
+                ];
+                let mut sizes = Vec::new();
+                for key in &keys {
+                    let usage: Option<u64> = redis::cmd("MEMORY")
+                        .arg("USAGE")
+                        .arg(key.full(KEY_PREFIX))
+                        .query_async(&mut self.redis)
+                        .await?;
+                    sizes.push(usage);
+                }
+                if sizes[0].is_some() {
+                    bytes += sizes.into_iter().flatten().sum::<u64>();
+                    orders += 1;
+                }
+            }
+        }
+        Ok(bytes as f64 / orders.max(1) as f64)
     }
 
     /// GetOrder of orders stored by the first Authorize run.
@@ -550,6 +599,9 @@ pub async fn serve_gateway() -> Result {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log.filter))
         .init();
+    if let Some(metrics) = &config.metrics.listen {
+        payscore_gateway::metrics::install(metrics.parse()?)?;
+    }
     let listener = tokio::net::TcpListener::bind(config.listen()).await?;
     let gateway = payscore_gateway::server::Gateway::build(config, Arc::new(SystemClock)).await?;
     gateway.serve(listener, std::future::pending()).await?;

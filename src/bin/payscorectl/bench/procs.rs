@@ -103,9 +103,6 @@ pub fn start_redis(dir: &Path) -> Result<(Proc, String)> {
 /// What Redis reports, for deltas around a workload.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RedisStats {
-    /// Commands clients sent: EVALSHA/EVAL and MGET, the only ones the
-    /// gateway and the floor baseline issue on their paths.
-    pub client_commands: u64,
     /// Every data command executed, including those run inside scripts.
     pub commands: u64,
     pub used_memory: u64,
@@ -130,9 +127,6 @@ pub async fn redis_stats(conn: &mut redis::aio::MultiplexedConnection) -> Result
                 .and_then(|n| n.parse::<u64>().ok())
                 .unwrap_or(0);
             stats.commands += calls;
-            if matches!(name, "evalsha" | "eval" | "mget") {
-                stats.client_commands += calls;
-            }
         } else if let Some(n) = line.strip_prefix("used_memory:") {
             stats.used_memory = n.trim().parse().unwrap_or(0);
         } else if let Some(n) = line
@@ -143,4 +137,41 @@ pub async fn redis_stats(conn: &mut redis::aio::MultiplexedConnection) -> Result
         }
     }
     Ok(stats)
+}
+
+/// Counters from the gateway's Prometheus endpoint.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GatewayCounters {
+    pub redis_commands: f64,
+    pub token_verifications: f64,
+}
+
+/// Scrapes `http://<addr>/metrics` and sums the counters the bench reports.
+pub async fn gateway_counters(addr: SocketAddr) -> Result<GatewayCounters> {
+    use http_body_util::{BodyExt, Empty};
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = http::Request::get("/metrics")
+        .header(http::header::HOST, addr.to_string())
+        .body(Empty::<bytes::Bytes>::new())?;
+    let body = sender
+        .send_request(request)
+        .await?
+        .into_body()
+        .collect()
+        .await?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    let sum = |name: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    Ok(GatewayCounters {
+        redis_commands: sum(payscore_gateway::metrics::REDIS_COMMANDS),
+        token_verifications: sum(payscore_gateway::metrics::TOKEN_VERIFICATIONS),
+    })
 }
