@@ -134,6 +134,32 @@ pub fn decode<T: DeserializeOwned>(key: &Key, raw: RawRecord) -> Result<Versione
     })
 }
 
+impl dyn Store {
+    /// Reads one record, typed.
+    pub async fn get_one<T: DeserializeOwned>(
+        &self,
+        key: &Key,
+    ) -> Result<Option<Versioned<T>>, StoreError> {
+        let raw = self.get(std::slice::from_ref(key)).await?.pop().flatten();
+        raw.map(|r| decode(key, r)).transpose()
+    }
+
+    /// Creates `key` if absent. On conflict returns the record already there.
+    pub async fn create<T: Serialize + DeserializeOwned>(
+        &self,
+        key: Key,
+        value: &T,
+    ) -> Result<Option<Versioned<T>>, StoreError> {
+        let txn = Txn::default().check(key.clone(), 0).put(key.clone(), value);
+        match self.commit(txn).await? {
+            Committed::Done => Ok(None),
+            Committed::Conflict(mut current) => {
+                current.pop().flatten().map(|r| decode(&key, r)).transpose()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::{Deserialize, Serialize};
@@ -174,31 +200,5 @@ mod tests {
             }
         );
         assert_eq!(after.version, 3);
-    }
-}
-
-impl dyn Store {
-    /// Reads one record, typed.
-    pub async fn get_one<T: DeserializeOwned>(
-        &self,
-        key: &Key,
-    ) -> Result<Option<Versioned<T>>, StoreError> {
-        let raw = self.get(std::slice::from_ref(key)).await?.pop().flatten();
-        raw.map(|r| decode(key, r)).transpose()
-    }
-
-    /// Creates `key` if absent. On conflict returns the record already there.
-    pub async fn create<T: Serialize + DeserializeOwned>(
-        &self,
-        key: Key,
-        value: &T,
-    ) -> Result<Option<Versioned<T>>, StoreError> {
-        let txn = Txn::default().check(key.clone(), 0).put(key.clone(), value);
-        match self.commit(txn).await? {
-            Committed::Done => Ok(None),
-            Committed::Conflict(mut current) => {
-                current.pop().flatten().map(|r| decode(&key, r)).transpose()
-            }
-        }
     }
 }
