@@ -1,6 +1,12 @@
 //! `payscore-gateway`: config → tracing → runtime → serve → drain.
 #![forbid(unsafe_code)]
 
+/// Allocation was a quarter of the gateway's instructions under glibc malloc
+/// (callgrind, see BENCH.md); mimalloc is built for many small, short-lived
+/// allocations across threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

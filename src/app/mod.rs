@@ -109,7 +109,9 @@ pub struct App {
     /// The live rail when it is the simulated one (dev default), for TOP_UP.
     live_simulated: Option<Arc<SimulatedRail>>,
     settings: Settings,
-    /// out_order_no → openid never changes once claimed: cache it.
+    /// out_order_no → openid never changes once claimed: cache it (filled
+    /// on lookup, not on Authorize, so a stream of new orders that are
+    /// never looked up again does not churn it).
     index_cache: Cache<Key, String>,
     /// Merchants as last read, for at most `merchant_cache_ttl`.
     merchant_cache: Cache<String, Arc<Merchant>>,
@@ -207,11 +209,6 @@ impl App {
 
     pub(crate) fn forget_merchant(&self, merchant_id: &str) {
         self.merchant_cache.invalidate(merchant_id);
-    }
-
-    pub(crate) fn remember_index(&self, loc: &OrderLoc) {
-        let index = Key::order_index(&loc.merchant_id, loc.mode, &loc.out_order_no);
-        self.index_cache.insert(index, loc.openid.clone());
     }
 
     pub(crate) async fn load(&self, loc: &OrderLoc) -> Result<Order> {

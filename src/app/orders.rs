@@ -51,7 +51,6 @@ impl App {
         if claimed?.is_some_and(|owner| owner.value != terms.openid) {
             return Err(DomainError::ParamMismatch.into());
         }
-        self.remember_index(&loc);
         let merchant = merchant?;
         let mut records = records?;
         for _ in 0..MAX_ATTEMPTS {

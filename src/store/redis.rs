@@ -134,14 +134,23 @@ impl Store for RedisStore {
                 "transaction spans several slots".into(),
             ));
         }
-        let mut keys: Vec<String> = Vec::new();
-        let mut index_of = |key: &Key| {
-            let full = key.full(&self.prefix);
-            let at = keys.iter().position(|k| *k == full).unwrap_or_else(|| {
-                keys.push(full);
-                keys.len() - 1
-            });
-            at + 1
+        // Each distinct key is formatted once and passed once in KEYS.
+        let mut distinct: Vec<&Key> = Vec::new();
+        let touched = txn.checks.iter().map(|(k, _)| k);
+        for key in touched
+            .chain(txn.puts.iter().map(|(k, _)| k))
+            .chain(&txn.deletes)
+        {
+            if !distinct.contains(&key) {
+                distinct.push(key);
+            }
+        }
+        let index_of = |key: &Key| {
+            distinct
+                .iter()
+                .position(|k| *k == key)
+                .expect("collected above")
+                + 1
         };
         let mut invocation = self.commit.prepare_invoke();
         invocation.arg(txn.checks.len());
@@ -156,8 +165,8 @@ impl Store for RedisStore {
         for key in &txn.deletes {
             invocation.arg(index_of(key));
         }
-        for key in &keys {
-            invocation.key(key);
+        for key in &distinct {
+            invocation.key(key.full(&self.prefix));
         }
         sent("commit");
         let reply: Vec<Value> = invocation

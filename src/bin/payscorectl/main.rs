@@ -3,6 +3,12 @@
 //! power-bank demo that runs one order end to end.
 #![forbid(unsafe_code)]
 
+/// Allocation was a quarter of the gateway's instructions under glibc malloc
+/// (callgrind, see BENCH.md); mimalloc is built for many small, short-lived
+/// allocations across threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod client;
 mod demo;

@@ -128,9 +128,21 @@ pub async fn run(args: BenchArgs) -> Result {
     std::fs::write(&operator_key, operator_public)?;
     let gateway_addr = free_addr()?;
     let gateway_metrics = free_addr()?;
+    // PAYSCORE_BENCH_GATEWAY_WRAPPER runs the gateway under a profiler,
+    // e.g. "valgrind --tool=callgrind".
+    let wrapper = std::env::var("PAYSCORE_BENCH_GATEWAY_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut gateway_command = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
     let gateway = Proc::spawn(
         "gateway",
-        Command::new(&exe)
+        gateway_command
             .args(["bench-server", "--kind", "gateway"])
             .env("PAYSCORE__SERVER__LISTEN", gateway_addr.to_string())
             .env("PAYSCORE__STORE__REDIS_URL", &redis_url)
@@ -604,6 +616,11 @@ pub async fn serve_gateway() -> Result {
     }
     let listener = tokio::net::TcpListener::bind(config.listen()).await?;
     let gateway = payscore_gateway::server::Gateway::build(config, Arc::new(SystemClock)).await?;
-    gateway.serve(listener, std::future::pending()).await?;
+    let sigterm = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        term.recv().await;
+    };
+    gateway.serve(listener, sigterm).await?;
     Ok(())
 }

@@ -46,7 +46,19 @@ impl Proc {
 }
 
 impl Drop for Proc {
+    /// SIGTERM and a grace period (so a profiler wrapping the process can
+    /// write its output), then SIGKILL.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
