@@ -3,8 +3,8 @@
 
 use super::{App, Error, MAX_ATTEMPTS, MerchantScope, Result};
 use crate::domain::order::{Command, Order, OrderState};
-use crate::domain::user::{RiskTier, Standing, UserProfile};
-use crate::domain::{DAY_MS, DomainError, Fen, Mode, validate};
+use crate::domain::user::{FREEZE_MS, RiskTier, Standing, UserProfile};
+use crate::domain::{DomainError, Fen, Mode, validate};
 use crate::store::{Committed, Key, Txn};
 
 /// What a user did in the platform's app.
@@ -25,9 +25,6 @@ pub struct UserView {
     pub standing: Standing,
     pub overdue: Vec<String>,
 }
-
-/// A FROZEN tier lasts this long.
-const FREEZE_MS: i64 = 30 * DAY_MS;
 
 /// TOP_UP without an amount adds this much.
 const DEFAULT_TOP_UP: Fen = 1_000_000;

@@ -6,6 +6,7 @@ pub mod error;
 pub mod merchant;
 pub mod order;
 pub mod policy;
+pub mod schedule;
 pub mod user;
 pub mod validate;
 

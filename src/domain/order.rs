@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DomainError, Fen, Millis, Mode};
+use super::{DAY_MS, DomainError, Fen, HOUR_MS, Millis, Mode};
 
 /// Where an order is in its life. Each state says what it admits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,7 +140,7 @@ pub enum CollectionState {
     Paid,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum OverdueStage {
     None,
     UserNotified,
@@ -176,7 +176,30 @@ pub struct Collection {
     pub last_decline: Option<String>,
     pub paid_at: Option<Millis>,
     pub paid_via: Option<PaidVia>,
+    /// When the next charge attempt is due (set by Complete and after a
+    /// decline, cleared when an attempt opens).
+    #[serde(default)]
+    pub next_attempt_at: Option<Millis>,
 }
+
+/// After the n-th declined attempt, the next one waits this long (the last
+/// entry repeats).
+pub const RETRY_BACKOFF_MS: &[Millis] = &[
+    60_000,
+    300_000,
+    900_000,
+    HOUR_MS,
+    3 * HOUR_MS,
+    6 * HOUR_MS,
+    12 * HOUR_MS,
+];
+
+/// Days after completion at which an unpaid order reaches each collection stage.
+pub const OVERDUE_STAGES: [(Millis, OverdueStage); 3] = [
+    (DAY_MS, OverdueStage::UserNotified),
+    (3 * DAY_MS, OverdueStage::Negotiation),
+    (7 * DAY_MS, OverdueStage::Legal),
+];
 
 impl Collection {
     fn not_due() -> Self {
@@ -189,6 +212,7 @@ impl Collection {
             last_decline: None,
             paid_at: None,
             paid_via: None,
+            next_attempt_at: None,
         }
     }
 }
@@ -223,6 +247,9 @@ pub struct Order {
     pub completed_at: Option<Millis>,
     /// The sandbox scenario that drives this order, if any.
     pub scenario: Option<String>,
+    /// When the unpaid bill became a default (24 h after completion).
+    #[serde(default)]
+    pub defaulted_at: Option<Millis>,
 }
 
 /// A change asked of an order.
@@ -264,6 +291,10 @@ pub enum Command {
     /// The rail did not answer: the attempt stays open, outcome unknown.
     ChargeUnknown {
         charge_id: String,
+    },
+    /// The unpaid bill reached a collection stage (day 1 is also a default).
+    Overdue {
+        stage: OverdueStage,
     },
 }
 
@@ -310,6 +341,7 @@ impl Order {
             updated_at: now,
             completed_at: None,
             scenario: None,
+            defaulted_at: None,
         }
     }
 
@@ -416,12 +448,28 @@ impl Order {
                 self.collection.charge = None;
                 self.collection.last_decline = Some(code);
                 self.collection.state = CollectionState::Due;
+                let waits = RETRY_BACKOFF_MS;
+                let wait = waits[(self.collection.attempts as usize)
+                    .saturating_sub(1)
+                    .min(waits.len() - 1)];
+                self.collection.next_attempt_at = Some(now + wait);
                 Applied::Changed
             }
             (Completed, Command::ChargeUnknown { charge_id }) => {
                 self.open_charge(&charge_id)?.outcome_unknown = true;
                 Applied::Changed
             }
+            (Completed, Command::Overdue { stage }) if stage <= self.collection.overdue_stage => {
+                Applied::Unchanged
+            }
+            (Completed, Command::Overdue { stage }) => {
+                self.collection.overdue_stage = stage;
+                if self.defaulted_at.is_none() {
+                    self.defaulted_at = Some(now);
+                }
+                Applied::Changed
+            }
+            (Paid, Command::Overdue { .. }) => Applied::Unchanged,
 
             (state, command) => {
                 return Err(DomainError::InvalidState {
@@ -464,6 +512,7 @@ impl Order {
             return Ok(self.settle(PaidVia::ZeroBill, now));
         }
         self.collection.state = CollectionState::Due;
+        self.collection.next_attempt_at = Some(now);
         Ok(Applied::Changed)
     }
 
@@ -507,6 +556,7 @@ impl Order {
             outcome_unknown: false,
         });
         self.collection.state = CollectionState::InProgress;
+        self.collection.next_attempt_at = None;
         Ok(Applied::Changed)
     }
 
@@ -557,6 +607,7 @@ impl Command {
             | Command::ChargeSucceeded { .. }
             | Command::ChargeDeclined { .. }
             | Command::ChargeUnknown { .. } => "deduct",
+            Command::Overdue { .. } => "mark overdue",
         }
     }
 }

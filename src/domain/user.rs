@@ -7,7 +7,16 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::order::{Order, OrderState};
-use super::{Millis, Mode, SANDBOX_USER_PREFIX};
+use super::{DAY_MS, Fen, Millis, Mode, SANDBOX_USER_PREFIX};
+
+/// Defaults in one calendar month that put a user in WARNING.
+pub const WARNING_DEFAULTS_PER_MONTH: usize = 2;
+/// Cumulative defaulted amount above which a user is FROZEN (500 yuan).
+pub const FREEZE_ABOVE: Fen = 50_000;
+/// How long FROZEN lasts.
+pub const FREEZE_MS: Millis = 30 * DAY_MS;
+/// Calendar months are counted in China Standard Time.
+const PLATFORM_OFFSET_HOURS: i8 = 8;
 
 /// What the daily score batch says of a user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +71,26 @@ pub struct Standing {
     pub tier_reason: Option<String>,
     /// Unfinished orders by "merchant_id/out_order_no".
     pub unfinished: BTreeMap<String, OpenOrder>,
+    /// Every default on record, oldest first.
+    #[serde(default)]
+    pub defaults: Vec<DefaultRecord>,
+}
+
+/// An order left unpaid 24 h after completion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultRecord {
+    pub order: String,
+    pub at: Millis,
+    pub amount: Fen,
+}
+
+/// (year, month) of `at` in platform time.
+fn calendar_month(at: Millis) -> (i32, u8) {
+    let offset = time::UtcOffset::from_hms(PLATFORM_OFFSET_HOURS, 0, 0).expect("valid offset");
+    let moment = time::OffsetDateTime::from_unix_timestamp(at.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(offset);
+    (moment.year(), u8::from(moment.month()))
 }
 
 impl Default for Standing {
@@ -71,6 +100,7 @@ impl Default for Standing {
             frozen_until: None,
             tier_reason: None,
             unfinished: BTreeMap::new(),
+            defaults: Vec::new(),
         }
     }
 }
@@ -106,15 +136,52 @@ impl Standing {
     /// whether the standing changed (and so must be stored with the order).
     pub fn track(&mut self, order: &Order) -> bool {
         let key = order_ref(&order.merchant_id, &order.out_order_no);
+        let defaulted = self.record_default(&key, order);
         if !order.state.is_unfinished() {
-            return self.unfinished.remove(&key).is_some();
+            return self.unfinished.remove(&key).is_some() || defaulted;
         }
         let open = OpenOrder {
             due_since: (order.state == OrderState::Completed)
                 .then_some(order.completed_at)
                 .flatten(),
         };
-        self.unfinished.insert(key, open.clone()) != Some(open)
+        self.unfinished.insert(key, open.clone()) != Some(open) || defaulted
+    }
+
+    /// Records a new default of `order` and moves the tier: WARNING at 2
+    /// defaults in a calendar month, FROZEN for 30 days above 500 yuan in
+    /// all. An operator's BLACKLISTED stands.
+    fn record_default(&mut self, key: &str, order: &Order) -> bool {
+        let Some(at) = order.defaulted_at else {
+            return false;
+        };
+        if self.defaults.iter().any(|d| d.order == key) {
+            return false;
+        }
+        self.defaults.push(DefaultRecord {
+            order: key.to_owned(),
+            at,
+            amount: order.outstanding(),
+        });
+        if self.tier == RiskTier::Blacklisted {
+            return true;
+        }
+        let total: Fen = self.defaults.iter().map(|d| d.amount).sum();
+        let month = calendar_month(at);
+        let this_month = self
+            .defaults
+            .iter()
+            .filter(|d| calendar_month(d.at) == month)
+            .count();
+        if total > FREEZE_ABOVE {
+            self.tier = RiskTier::Frozen;
+            self.frozen_until = Some(at + FREEZE_MS);
+            self.tier_reason = Some(format!("{total} fen defaulted"));
+        } else if this_month >= WARNING_DEFAULTS_PER_MONTH && self.tier_at(at) == RiskTier::Normal {
+            self.tier = RiskTier::Warning;
+            self.tier_reason = Some(format!("{this_month} defaults this month"));
+        }
+        true
     }
 }
 
@@ -156,6 +223,69 @@ mod tests {
         };
         assert_eq!(s.tier_at(99), RiskTier::Frozen);
         assert_eq!(s.tier_at(100), RiskTier::Normal);
+    }
+
+    fn defaulted(no: &str, amount: Fen, at: Millis) -> Order {
+        use crate::domain::order::{Decision, OrderState, RiskFund, RiskFundName, Terms};
+        let terms = Terms {
+            service_id: "s".into(),
+            openid: "u".into(),
+            risk_fund: RiskFund {
+                name: RiskFundName::Deposit,
+                amount,
+                description: String::new(),
+            },
+            service_introduction: "x".into(),
+            time_range: None,
+            location: None,
+            need_user_confirm: false,
+            attach: String::new(),
+        };
+        let mut o = Order::new(
+            "o".into(),
+            no.into(),
+            "m".into(),
+            Mode::Live,
+            terms,
+            Decision::Approved,
+            0,
+        );
+        o.state = OrderState::Completed;
+        o.total_amount = amount;
+        o.completed_at = Some(at - DAY_MS);
+        o.defaulted_at = Some(at);
+        o
+    }
+
+    #[test]
+    fn defaults_move_the_tier() {
+        let nov_3 = 1_793_700_000_000; // 2026-11-03
+        let mut s = Standing::default();
+        assert!(s.track(&defaulted("a", 1_000, nov_3)));
+        assert_eq!(s.tier, RiskTier::Normal, "one default is not yet a warning");
+        assert!(
+            !s.track(&defaulted("a", 1_000, nov_3)),
+            "a default is recorded once"
+        );
+        s.track(&defaulted("b", 1_000, nov_3 + DAY_MS));
+        assert_eq!(s.tier, RiskTier::Warning, "two in one calendar month");
+
+        let mut big = Standing::default();
+        big.track(&defaulted("c", 50_001, nov_3));
+        assert_eq!(big.tier, RiskTier::Frozen);
+        assert_eq!(big.frozen_until, Some(nov_3 + FREEZE_MS));
+        assert_eq!(big.tier_at(nov_3 + FREEZE_MS), RiskTier::Normal);
+
+        let mut spread = Standing::default();
+        spread.track(&defaulted("d", 1_000, nov_3));
+        spread.track(&defaulted("e", 1_000, nov_3 + 40 * DAY_MS));
+        assert_eq!(spread.tier, RiskTier::Normal, "one a month is no warning");
+    }
+
+    #[test]
+    fn calendar_months_are_in_china_time() {
+        // 2026-10-31 16:30 UTC is 2026-11-01 00:30 in Beijing.
+        assert_eq!(calendar_month(1_793_464_200_000), (2026, 11));
     }
 
     #[test]
