@@ -22,6 +22,27 @@ pub struct Config {
     pub policy: Policy,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub jobs: JobsConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Run scheduled work (expiry, deduction retries, collection stages) on this replica.
+    pub enabled: bool,
+    pub poll_ms: u64,
+    /// How long a replica holds an order it is working on before another may take it.
+    pub lease_ms: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_ms: 500,
+            lease_ms: 60_000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -118,6 +118,10 @@ impl Gateway {
             charge_lease: Duration::from_millis(config.rail.charge_lease_ms),
             deduct_on_complete: true,
             merchant_cache_ttl: Duration::from_millis(config.store.merchant_cache_ms),
+            jobs: crate::app::jobs::JobSettings {
+                poll: Duration::from_millis(config.jobs.poll_ms),
+                lease: Duration::from_millis(config.jobs.lease_ms),
+            },
         };
         let app = App::new(store, clock, live_rail, live_simulated, settings);
         let operator_key = operator_public_key(&config)?;
@@ -187,10 +191,18 @@ impl Gateway {
             .add_service(SandboxServer::new(SandboxApi::new(Arc::clone(app))))
             .add_service(OperationsServer::new(OperationsApi::new(Arc::clone(app))));
 
+        let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
+        let jobs = self
+            .config
+            .jobs
+            .enabled
+            .then(|| crate::app::jobs::spawn_runner(Arc::clone(app), jobs_stop));
         let drain = self.config.drain();
         let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
+            // No new scheduled work; what is claimed comes back after its lease.
+            let _ = stop_jobs.send(true);
             // Tell load balancers first, then stop accepting.
             health.set_not_serving::<OrdersServer<OrdersApi>>().await;
             let _ = fired_tx.send(());
@@ -205,6 +217,9 @@ impl Gateway {
                 tracing::warn!(?drain, "drain period over; dropping calls still in flight");
                 serving.abort();
             }
+        }
+        if let Some(jobs) = jobs {
+            jobs.abort();
         }
         Ok(())
     }

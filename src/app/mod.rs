@@ -3,6 +3,7 @@
 //! where an order's state changes ([`App::apply`]).
 
 mod deduction;
+pub mod jobs;
 mod merchants;
 mod orders;
 mod users;
@@ -84,6 +85,7 @@ pub struct Settings {
     /// How long a replica may answer from its copy of a merchant (stage,
     /// services) after another replica changed it.
     pub merchant_cache_ttl: Duration,
+    pub jobs: jobs::JobSettings,
 }
 
 impl Default for Settings {
@@ -93,6 +95,7 @@ impl Default for Settings {
             charge_lease: Duration::from_secs(30),
             deduct_on_complete: true,
             merchant_cache_ttl: Duration::from_secs(1),
+            jobs: jobs::JobSettings::default(),
         }
     }
 }
@@ -109,6 +112,7 @@ pub struct App {
     /// The live rail when it is the simulated one (dev default), for TOP_UP.
     live_simulated: Option<Arc<SimulatedRail>>,
     settings: Settings,
+    jobs: jobs::JobSettings,
     /// out_order_no → openid never changes once claimed: cache it (filled
     /// on lookup, not on Authorize, so a stream of new orders that are
     /// never looked up again does not churn it).
@@ -136,6 +140,7 @@ impl App {
                 .max_capacity(10_000)
                 .time_to_live(settings.merchant_cache_ttl)
                 .build(),
+            jobs: settings.jobs,
             settings,
         })
     }
@@ -233,6 +238,7 @@ impl App {
             if order.apply(command.clone(), self.now())? == Applied::Unchanged {
                 return Ok((current.value, Applied::Unchanged));
             }
+            self.wake_for(loc, &order).await?;
             let mut txn = Txn::default()
                 .check(order_key.clone(), current.version)
                 .put(order_key.clone(), &order);

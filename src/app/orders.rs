@@ -58,6 +58,7 @@ impl App {
                 return same_terms(existing, terms);
             }
             let order = self.decide(scope, &merchant, &input, &records)?;
+            self.wake_for(&loc, &order).await?;
             let order_key = loc.order_key();
             let mut standing = records.standing.value.clone();
             let mut txn = Txn::default()
@@ -166,8 +167,10 @@ impl App {
             && self.settings.deduct_on_complete
         {
             let app = Arc::clone(self);
+            // The schedule would get to it within a poll; doing what is due
+            // now saves the wait (and respects the same rules).
             tokio::spawn(async move {
-                if let Err(error) = app.collect(&loc).await {
+                if let Err(error) = app.work_on(&loc).await {
                     tracing::warn!(%error, order_id = %loc.out_order_no, "first deduction after Complete failed; it will be retried");
                 }
             });

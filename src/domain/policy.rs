@@ -31,6 +31,8 @@ pub struct Policy {
     pub overdue_after_ms: Millis,
     /// WARNING-tier users are declined above this deposit.
     pub warning_high_value: Fen,
+    /// A CREATED order the user has not confirmed within this expires.
+    pub confirm_timeout_ms: Millis,
 }
 
 impl Default for Policy {
@@ -44,6 +46,7 @@ impl Default for Policy {
             max_unfinished: 3,
             overdue_after_ms: DAY_MS,
             warning_high_value: 10_000,
+            confirm_timeout_ms: 30 * 60 * 1000,
         }
     }
 }

@@ -15,6 +15,10 @@ pub struct Timing {
     pub charge_lease_ms: Millis,
 }
 
+/// A charge whose outcome is unknown is asked about again after this long
+/// (not at once: a rail that is down must not be hammered).
+pub const RESOLVE_AFTER_MS: Millis = 5_000;
+
 /// What a job must do for an order now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Duty {
@@ -37,7 +41,7 @@ fn collect_at(order: &Order, timing: Timing) -> Option<Millis> {
         return None;
     }
     match &order.collection.charge {
-        Some(charge) if charge.outcome_unknown => Some(charge.started_at),
+        Some(charge) if charge.outcome_unknown => Some(charge.started_at + RESOLVE_AFTER_MS),
         Some(charge) => Some(charge.started_at + timing.charge_lease_ms),
         None => order.collection.next_attempt_at,
     }

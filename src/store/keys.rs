@@ -79,6 +79,16 @@ impl Key {
     }
 }
 
+impl Key {
+    // Schedule slots `j:<shard>`: what is due when, spread over shards so
+    // that no single hash slot carries every order's wake-ups.
+
+    /// Members due at their score (ms).
+    pub fn schedule(shard: u32) -> Self {
+        Self::new(format!("j:{shard}"), "due")
+    }
+}
+
 fn user_slot(mode: Mode, openid: &str) -> String {
     format!("u:{}:{openid}", mode.as_str())
 }

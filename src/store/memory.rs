@@ -7,10 +7,12 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{Committed, Key, RawRecord, Store, StoreError, Txn};
+use crate::domain::Millis;
 
 #[derive(Default)]
 pub struct MemoryStore {
     records: Mutex<HashMap<Key, RawRecord>>,
+    schedules: Mutex<HashMap<Key, HashMap<String, Millis>>>,
 }
 
 impl MemoryStore {
@@ -78,5 +80,58 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn wake_by(&self, schedule: &Key, member: &str, at: Millis) -> Result<(), StoreError> {
+        let mut schedules = self.schedules.lock().expect("store lock poisoned");
+        let due = schedules.entry(schedule.clone()).or_default();
+        let slot = due.entry(member.to_owned()).or_insert(at);
+        *slot = (*slot).min(at);
+        Ok(())
+    }
+
+    async fn claim_due(
+        &self,
+        schedule: &Key,
+        now: Millis,
+        lease_until: Millis,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut schedules = self.schedules.lock().expect("store lock poisoned");
+        let Some(due) = schedules.get_mut(schedule) else {
+            return Ok(Vec::new());
+        };
+        let mut ready: Vec<(Millis, String)> = due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(m, at)| (*at, m.clone()))
+            .collect();
+        ready.sort();
+        ready.truncate(limit);
+        for (_, member) in &ready {
+            due.insert(member.clone(), lease_until);
+        }
+        Ok(ready.into_iter().map(|(_, m)| m).collect())
+    }
+
+    async fn release(
+        &self,
+        schedule: &Key,
+        member: &str,
+        lease_until: Millis,
+        next: Option<Millis>,
+    ) -> Result<bool, StoreError> {
+        let mut schedules = self.schedules.lock().expect("store lock poisoned");
+        let Some(due) = schedules.get_mut(schedule) else {
+            return Ok(false);
+        };
+        if due.get(member) != Some(&lease_until) {
+            return Ok(false);
+        }
+        match next {
+            Some(at) => due.insert(member.to_owned(), at),
+            None => due.remove(member),
+        };
+        Ok(true)
     }
 }

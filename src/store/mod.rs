@@ -14,6 +14,8 @@ pub mod memory;
 pub mod redis;
 
 use async_trait::async_trait;
+
+use crate::domain::Millis;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -80,6 +82,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the backend answers now (health and readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    // Schedules: sorted sets of member → due time (ms). Writers only ever
+    // bring a member's time forward, so no wake-up is lost; workers claim
+    // due members under a lease and release them only if untouched.
+
+    /// Makes `member` due no later than `at` (an earlier time stands).
+    async fn wake_by(&self, schedule: &Key, member: &str, at: Millis) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` members due at `now`, hiding each until `lease_until`.
+    async fn claim_due(
+        &self,
+        schedule: &Key,
+        now: Millis,
+        lease_until: Millis,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Ends a claim made with `lease_until`: due again at `next`, or gone
+    /// if `None` — unless it was woken meanwhile. Returns whether it was.
+    async fn release(
+        &self,
+        schedule: &Key,
+        member: &str,
+        lease_until: Millis,
+        next: Option<Millis>,
+    ) -> Result<bool, StoreError>;
 }
 
 impl Txn {

@@ -10,14 +10,21 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script, Value};
 
 use super::{Committed, Key, RawRecord, Store, StoreError, Txn};
+use crate::domain::Millis;
 
 /// See `lua/commit.lua` for its KEYS/ARGV contract.
 const COMMIT_SCRIPT: &str = include_str!("lua/commit.lua");
+/// See `lua/claim_due.lua`.
+const CLAIM_SCRIPT: &str = include_str!("lua/claim_due.lua");
+/// See `lua/release.lua`.
+const RELEASE_SCRIPT: &str = include_str!("lua/release.lua");
 
 pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     commit: Script,
+    claim: Script,
+    release: Script,
 }
 
 /// Connection settings.
@@ -48,6 +55,8 @@ impl RedisStore {
             conn,
             prefix: options.prefix,
             commit: Script::new(COMMIT_SCRIPT),
+            claim: Script::new(CLAIM_SCRIPT),
+            release: Script::new(RELEASE_SCRIPT),
         })
     }
 }
@@ -218,6 +227,57 @@ impl Store for RedisStore {
             .query_async::<String>(&mut self.conn.clone())
             .await
             .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn wake_by(&self, schedule: &Key, member: &str, at: Millis) -> Result<(), StoreError> {
+        sent("wake_by");
+        redis::cmd("ZADD")
+            .arg(schedule.full(&self.prefix))
+            .arg("LT")
+            .arg(at)
+            .arg(member)
+            .query_async::<i64>(&mut self.conn.clone())
+            .await
+            .map(drop)
+            .map_err(classify)
+    }
+
+    async fn claim_due(
+        &self,
+        schedule: &Key,
+        now: Millis,
+        lease_until: Millis,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        sent("claim_due");
+        self.claim
+            .key(schedule.full(&self.prefix))
+            .arg(now)
+            .arg(lease_until)
+            .arg(limit)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(classify)
+    }
+
+    async fn release(
+        &self,
+        schedule: &Key,
+        member: &str,
+        lease_until: Millis,
+        next: Option<Millis>,
+    ) -> Result<bool, StoreError> {
+        sent("release");
+        let next = next.map(|at| at.to_string()).unwrap_or_default();
+        self.release
+            .key(schedule.full(&self.prefix))
+            .arg(member)
+            .arg(lease_until)
+            .arg(next)
+            .invoke_async::<i64>(&mut self.conn.clone())
+            .await
+            .map(|released| released == 1)
             .map_err(classify)
     }
 }

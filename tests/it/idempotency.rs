@@ -126,7 +126,8 @@ async fn modify_and_sync_repeat() {
         .unwrap();
     s.complete(bill("idem-0006", 900)).await.unwrap();
     s.wait_for("idem-0006", |o| {
-        o.collection.clone().unwrap().state() == pb::CollectionState::Due
+        let c = o.collection.clone().unwrap();
+        c.attempts >= 1 && c.state() == pb::CollectionState::Due
     })
     .await;
 

@@ -244,7 +244,8 @@ async fn paid_offline_is_settled_by_sync_without_a_charge() {
         .order_id;
     s.complete(bill("offline-1", 500)).await.unwrap();
     s.wait_for("offline-1", |o| {
-        o.collection.clone().unwrap().state() == CollectionState::Due
+        let c = o.collection.clone().unwrap();
+        c.attempts >= 1 && c.state() == CollectionState::Due
     })
     .await;
 

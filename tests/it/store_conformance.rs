@@ -117,15 +117,63 @@ async fn conformance(store: Arc<dyn Store>) {
     assert_eq!((total.value, total.version), (20, 20));
 }
 
+/// Schedules: wake-ups only move earlier; a claim hides a member until its
+/// lease ends; a release keeps a wake-up made during the claim.
+async fn schedule_conformance(store: Arc<dyn Store>) {
+    let q = Key::schedule(3);
+    store.wake_by(&q, "a", 100).await.unwrap();
+    store.wake_by(&q, "a", 500).await.unwrap(); // later: ignored
+    store.wake_by(&q, "b", 200).await.unwrap();
+    store.wake_by(&q, "c", 900).await.unwrap();
+
+    assert!(store.claim_due(&q, 99, 1_000, 10).await.unwrap().is_empty());
+    let mut claimed = store.claim_due(&q, 250, 1_250, 10).await.unwrap();
+    claimed.sort();
+    assert_eq!(claimed, vec!["a", "b"]);
+    // Hidden while leased, even once c is due.
+    assert_eq!(
+        store.claim_due(&q, 950, 1_950, 10).await.unwrap(),
+        vec!["c"]
+    );
+
+    // a: done. b: woken during the claim, so the release leaves it due.
+    assert!(store.release(&q, "a", 1_250, None).await.unwrap());
+    store.wake_by(&q, "b", 300).await.unwrap();
+    assert!(!store.release(&q, "b", 1_250, Some(5_000)).await.unwrap());
+    // c: due again later.
+    assert!(store.release(&q, "c", 1_950, Some(3_000)).await.unwrap());
+
+    assert_eq!(
+        store.claim_due(&q, 1_000, 2_000, 10).await.unwrap(),
+        vec!["b"]
+    );
+    // A lease that ran out (its holder died) makes the member claimable again.
+    assert_eq!(
+        store.claim_due(&q, 2_000, 3_000, 10).await.unwrap(),
+        vec!["b"]
+    );
+    assert!(
+        !store.release(&q, "b", 2_000, None).await.unwrap(),
+        "the old holder's release is refused"
+    );
+    let mut last = store.claim_due(&q, 3_000, 4_000, 1).await.unwrap();
+    assert_eq!(last.len(), 1, "limit respected");
+    last.extend(store.claim_due(&q, 3_000, 4_000, 10).await.unwrap());
+    last.sort();
+    assert_eq!(last, vec!["b", "c"]);
+}
+
 #[tokio::test]
 async fn memory_store_conforms() {
     conformance(Arc::new(MemoryStore::new())).await;
+    schedule_conformance(Arc::new(MemoryStore::new())).await;
 }
 
 #[tokio::test]
 async fn redis_store_conforms() {
     let redis = RedisServer::start();
     conformance(redis_store(&redis).await).await;
+    schedule_conformance(redis_store(&redis).await).await;
 }
 
 #[tokio::test]
