@@ -7,6 +7,7 @@ mod concurrency;
 mod declines;
 mod durability;
 mod idempotency;
+mod jobs;
 mod operations;
 mod order_flow;
 mod store_conformance;

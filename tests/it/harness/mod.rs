@@ -33,6 +33,33 @@ pub struct Options {
     pub rail_endpoint: Option<String>,
     pub rail_timeout_ms: Option<u64>,
     pub charge_lease_ms: Option<u64>,
+    /// Gateways given the same prefix (and Redis) are replicas of one deployment.
+    pub key_prefix: Option<String>,
+    /// Replicas share one clock.
+    pub clock: Option<Arc<ManualClock>>,
+    /// How long a replica holds an order it works on.
+    pub job_lease_ms: Option<u64>,
+}
+
+/// A gateway configuration for tests; `dir` holds the operator's public key.
+fn test_config(options: &Options, dir: &std::path::Path, operator_public_pem: &str) -> Config {
+    let public_path = dir.join("operator.pub.pem");
+    std::fs::write(&public_path, operator_public_pem).expect("write key");
+    let mut config = Config::default();
+    config.store.redis_url = options.redis_url.clone();
+    config.store.key_prefix = options
+        .key_prefix
+        .clone()
+        .unwrap_or_else(|| format!("t{}", uuid::Uuid::new_v4().simple()));
+    config.store.response_timeout_ms = 500;
+    config.auth.operator_public_key_file = Some(public_path);
+    config.rail.endpoint = options.rail_endpoint.clone();
+    config.rail.timeout_ms = options.rail_timeout_ms.unwrap_or(2_000);
+    config.rail.charge_lease_ms = options.charge_lease_ms.unwrap_or(30_000);
+    config.server.drain_secs = 1;
+    config.jobs.poll_ms = 25;
+    config.jobs.lease_ms = options.job_lease_ms.unwrap_or(60_000);
+    config
 }
 
 pub struct TestGateway {
@@ -41,6 +68,7 @@ pub struct TestGateway {
     pub addr: String,
     pub clock: Arc<ManualClock>,
     pub operator_private_pem: String,
+    pub operator_public_pem: String,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -49,20 +77,12 @@ impl TestGateway {
     pub async fn start(options: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let (operator_private_pem, operator_public_pem) = token::generate_key_pair();
-        let public_path = dir.path().join("operator.pub.pem");
-        std::fs::write(&public_path, operator_public_pem).expect("write key");
-
-        let mut config = Config::default();
-        config.store.redis_url = options.redis_url;
-        config.store.key_prefix = format!("t{}", uuid::Uuid::new_v4().simple());
-        config.store.response_timeout_ms = 500;
-        config.auth.operator_public_key_file = Some(public_path);
-        config.rail.endpoint = options.rail_endpoint;
-        config.rail.timeout_ms = options.rail_timeout_ms.unwrap_or(2_000);
-        config.rail.charge_lease_ms = options.charge_lease_ms.unwrap_or(30_000);
-        config.server.drain_secs = 1;
-
-        let clock = Arc::new(ManualClock::new());
+        let config = test_config(&options, dir.path(), &operator_public_pem);
+        let operator_public_pem = operator_public_pem.clone();
+        let clock = options
+            .clock
+            .clone()
+            .unwrap_or_else(|| Arc::new(ManualClock::new()));
         let gateway = Gateway::build(config, clock.clone())
             .await
             .expect("gateway builds");
@@ -85,6 +105,7 @@ impl TestGateway {
             addr,
             clock,
             operator_private_pem,
+            operator_public_pem,
             shutdown: Some(tx),
             _dir: dir,
         }
@@ -100,10 +121,7 @@ impl TestGateway {
     }
 
     pub fn operator(&self) -> Operator {
-        Operator {
-            channel: self.channel.clone(),
-            token: token::operator_token(&self.operator_private_pem, 300).expect("operator token"),
-        }
+        operator_on(&self.channel, &self.operator_private_pem)
     }
 
     pub fn onboarding(&self) -> OnboardingClient<Channel> {
@@ -112,24 +130,7 @@ impl TestGateway {
 
     /// Applies a new merchant (in SANDBOX) with a power-bank service.
     pub async fn merchant(&self) -> Merchant {
-        let (private, public) = token::generate_key_pair();
-        let applied = self
-            .onboarding()
-            .apply(apply_request(&public))
-            .await
-            .expect("apply")
-            .into_inner();
-        let merchant = Merchant {
-            id: applied.merchant_id,
-            key_id: applied.key_id,
-            private_key_pem: private,
-            channel: self.channel.clone(),
-        };
-        merchant
-            .upsert_service("powerbank", 550, 29_900)
-            .await
-            .expect("upsert service");
-        merchant
+        merchant_on(&self.channel).await
     }
 
     /// A merchant already promoted to PRODUCTION (live calls for everyone).
@@ -143,11 +144,109 @@ impl TestGateway {
     }
 }
 
+/// A gateway on a runtime of its own, so that a test can kill it the way a
+/// process dies: every task stops at its next await, no cleanup runs.
+pub struct KillableGateway {
+    pub channel: Channel,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl KillableGateway {
+    /// Starts a replica that shares `operator_public_pem` with the others.
+    pub async fn start(options: Options, operator_public_pem: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = test_config(&options, dir.path(), operator_public_pem);
+        let clock = options.clock.clone().expect("replicas share a clock");
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let gateway = Gateway::build(config, clock).await.expect("gateway builds");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("report addr");
+                tokio::spawn(gateway.serve(listener, std::future::pending()));
+            });
+            let _ = stop_rx.recv();
+            // The crash: tasks are dropped wherever they are.
+            runtime.shutdown_background();
+        });
+        let addr = tokio::task::spawn_blocking(move || addr_rx.recv().expect("gateway started"))
+            .await
+            .expect("join");
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        Self {
+            channel,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for KillableGateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 impl Drop for TestGateway {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// Applies a new merchant (in SANDBOX) with a power-bank service, through `channel`.
+pub async fn merchant_on(channel: &Channel) -> Merchant {
+    let (private, public) = token::generate_key_pair();
+    let applied = OnboardingClient::new(channel.clone())
+        .apply(apply_request(&public))
+        .await
+        .expect("apply")
+        .into_inner();
+    let merchant = Merchant {
+        id: applied.merchant_id,
+        key_id: applied.key_id,
+        private_key_pem: private,
+        channel: channel.clone(),
+    };
+    merchant
+        .upsert_service("powerbank", 550, 29_900)
+        .await
+        .expect("upsert service");
+    merchant
+}
+
+/// The operator, signing with `private_pem`, through `channel`.
+pub fn operator_on(channel: &Channel, private_pem: &str) -> Operator {
+    Operator {
+        channel: channel.clone(),
+        token: token::operator_token(private_pem, 300).expect("operator token"),
     }
 }
 
@@ -224,6 +323,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// The same merchant's calls through another replica.
+    pub fn via(&self, channel: &Channel) -> Self {
+        Self {
+            channel: channel.clone(),
+            bearer: self.bearer.clone(),
+        }
+    }
+
     /// Calls with a token minted elsewhere (e.g. by payscorectl).
     pub fn for_token(gw: &TestGateway, bearer: &str) -> Self {
         Self {
