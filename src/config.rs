@@ -23,6 +23,25 @@ pub struct Config {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub jobs: JobsConfig,
+    pub events: EventsConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Each merchant's stream keeps about this many events per mode.
+    pub retention_max_len: u64,
+    /// How often an open WatchEvents stream looks for new events.
+    pub watch_poll_ms: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            retention_max_len: 1_000_000,
+            watch_poll_ms: 100,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

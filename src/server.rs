@@ -118,6 +118,7 @@ impl Gateway {
             charge_lease: Duration::from_millis(config.rail.charge_lease_ms),
             deduct_on_complete: true,
             merchant_cache_ttl: Duration::from_millis(config.store.merchant_cache_ms),
+            events_max_len: config.events.retention_max_len,
             jobs: crate::app::jobs::JobSettings {
                 poll: Duration::from_millis(config.jobs.poll_ms),
                 lease: Duration::from_millis(config.jobs.lease_ms),
@@ -187,7 +188,10 @@ impl Gateway {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(OnboardingServer::new(OnboardingApi::new(Arc::clone(app))))
-            .add_service(OrdersServer::new(OrdersApi::new(Arc::clone(app))))
+            .add_service(OrdersServer::new(OrdersApi::new(
+                Arc::clone(app),
+                Duration::from_millis(self.config.events.watch_poll_ms),
+            )))
             .add_service(SandboxServer::new(SandboxApi::new(Arc::clone(app))))
             .add_service(OperationsServer::new(OperationsApi::new(Arc::clone(app))));
 

@@ -1,12 +1,16 @@
 //! `payscore.v1.Orders`.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{convert, fail, merchant, record_order};
 use crate::app::{App, AuthorizeInput};
-use crate::domain::Mode;
+use crate::domain::{DomainError, Mode};
 use crate::pb::v1::{self as pb, orders_server::Orders};
 
 /// Metadata key a sandbox call names its scenario with.
@@ -14,12 +18,26 @@ pub const SCENARIO_HEADER: &str = "x-sandbox-scenario";
 
 pub struct OrdersApi {
     app: Arc<App>,
+    /// How often an open WatchEvents stream looks for new events.
+    watch_poll: Duration,
 }
 
 impl OrdersApi {
-    pub fn new(app: Arc<App>) -> Self {
-        Self { app }
+    pub fn new(app: Arc<App>, watch_poll: Duration) -> Self {
+        Self { app, watch_poll }
     }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::OrderEvent, Status>> + Send>>;
+
+/// Events sent per read of the stream.
+const WATCH_BATCH: usize = 100;
+
+/// A cursor is a stream entry id, `<ms>-<n>`.
+fn valid_cursor(cursor: &str) -> bool {
+    cursor.split_once('-').is_some_and(|(a, b)| {
+        !a.is_empty() && !b.is_empty() && (a.bytes().chain(b.bytes())).all(|c| c.is_ascii_digit())
+    })
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -30,6 +48,59 @@ fn order_reply(order: crate::domain::order::Order) -> Reply<pb::Order> {
 
 #[tonic::async_trait]
 impl Orders for OrdersApi {
+    /// Streams the merchant's events after the cursor, then new ones as
+    /// they come, until the client goes away. A client that reconnects with
+    /// the last cursor it saw misses nothing.
+    async fn watch_events(&self, request: Request<pb::WatchEventsRequest>) -> Reply<EventStream> {
+        let scope = merchant(&request)?;
+        let cursor = request.into_inner().cursor;
+        let mut cursor = match cursor.as_str() {
+            "" => None,
+            c if valid_cursor(c) => Some(cursor),
+            _ => {
+                return Err(fail(DomainError::InvalidField {
+                    field: "cursor",
+                    description: "must be a cursor from an earlier event, or empty".into(),
+                }));
+            }
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(WATCH_BATCH);
+        let (app, poll) = (Arc::clone(&self.app), self.watch_poll);
+        tokio::spawn(async move {
+            loop {
+                let batch = match app
+                    .read_events(&scope, cursor.as_deref(), WATCH_BATCH)
+                    .await
+                {
+                    Ok(batch) => batch,
+                    Err(error) => {
+                        let _ = tx.send(Err(fail(error))).await;
+                        return;
+                    }
+                };
+                let idle = batch.is_empty();
+                for (id, event) in batch {
+                    let message = pb::OrderEvent {
+                        cursor: id.clone(),
+                        event_type: event.event_type.name().into(),
+                        order: Some(convert::order(&event.order)),
+                    };
+                    if tx.send(Ok(message)).await.is_err() {
+                        return;
+                    }
+                    cursor = Some(id);
+                }
+                if idle {
+                    tokio::select! {
+                        () = tokio::time::sleep(poll) => {}
+                        () = tx.closed() => return,
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
     async fn authorize(
         &self,
         request: Request<pb::AuthorizeRequest>,

@@ -3,6 +3,7 @@
 //! where an order's state changes ([`App::apply`]).
 
 mod deduction;
+pub mod events;
 pub mod jobs;
 mod merchants;
 mod orders;
@@ -86,6 +87,8 @@ pub struct Settings {
     /// services) after another replica changed it.
     pub merchant_cache_ttl: Duration,
     pub jobs: jobs::JobSettings,
+    /// Each merchant's event stream keeps about this many events per mode.
+    pub events_max_len: u64,
 }
 
 impl Default for Settings {
@@ -96,6 +99,7 @@ impl Default for Settings {
             deduct_on_complete: true,
             merchant_cache_ttl: Duration::from_secs(1),
             jobs: jobs::JobSettings::default(),
+            events_max_len: 1_000_000,
         }
     }
 }
@@ -221,10 +225,24 @@ impl App {
         Ok(order.ok_or(DomainError::OrderNotFound)?.value)
     }
 
+    /// Applies `command` to an order, commits it, and publishes the events
+    /// it made.
+    pub(crate) async fn apply(&self, loc: &OrderLoc, command: Command) -> Result<(Order, Applied)> {
+        let (order, applied) = self.commit_command(loc, command).await?;
+        if applied == Applied::Changed && !order.events.is_empty() {
+            return Ok((self.publish_after_commit(loc, order).await, applied));
+        }
+        Ok((order, applied))
+    }
+
     /// Applies `command` to an order and commits it together with the
     /// user's standing, retrying on concurrent change. The one place where
     /// an order's state changes once it exists.
-    pub(crate) async fn apply(&self, loc: &OrderLoc, command: Command) -> Result<(Order, Applied)> {
+    pub(crate) async fn commit_command(
+        &self,
+        loc: &OrderLoc,
+        command: Command,
+    ) -> Result<(Order, Applied)> {
         let (order_key, standing_key) = (loc.order_key(), loc.standing_key());
         for _ in 0..MAX_ATTEMPTS {
             let mut records = self

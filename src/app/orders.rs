@@ -70,7 +70,7 @@ impl App {
                     .put(loc.standing_key(), &standing);
             }
             match self.store.commit(txn).await? {
-                Committed::Done => return Ok(order),
+                Committed::Done => return Ok(self.publish_after_commit(&loc, order).await),
                 Committed::Conflict(_) => records = self.user_records(&loc).await?,
             }
         }

@@ -3,6 +3,7 @@
 
 pub mod canary;
 pub mod error;
+pub mod events;
 pub mod merchant;
 pub mod order;
 pub mod policy;

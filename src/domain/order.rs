@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::events::{self, PendingEvent};
 use super::{DAY_MS, DomainError, Fen, HOUR_MS, Millis, Mode};
 
 /// Where an order is in its life. Each state says what it admits.
@@ -250,6 +251,12 @@ pub struct Order {
     /// When the unpaid bill became a default (24 h after completion).
     #[serde(default)]
     pub defaulted_at: Option<Millis>,
+    /// Events not yet published to the merchant's stream, oldest first.
+    #[serde(default)]
+    pub events: Vec<PendingEvent>,
+    /// The seq of the order's latest event (published or not).
+    #[serde(default)]
+    pub event_seq: u64,
 }
 
 /// A change asked of an order.
@@ -296,6 +303,10 @@ pub enum Command {
     Overdue {
         stage: OverdueStage,
     },
+    /// Events up to `upto` are in the merchant's stream: forget them.
+    Published {
+        upto: u64,
+    },
 }
 
 /// Whether applying a command changed the order.
@@ -323,7 +334,7 @@ impl Order {
             Decision::Approved if terms.need_user_confirm => OrderState::Created,
             Decision::Approved => OrderState::Authorized,
         };
-        Self {
+        let mut order = Self {
             order_id,
             out_order_no,
             merchant_id,
@@ -342,6 +353,33 @@ impl Order {
             completed_at: None,
             scenario: None,
             defaulted_at: None,
+            events: Vec::new(),
+            event_seq: 0,
+        };
+        order.announce(None, now);
+        order
+    }
+
+    /// Queues the events of a change from `before` for publishing.
+    fn announce(&mut self, before: Option<&Order>, now: Millis) {
+        for event_type in events::between(before, self) {
+            self.event_seq += 1;
+            self.events.push(PendingEvent {
+                seq: self.event_seq,
+                event_type,
+                at: now,
+            });
+        }
+    }
+
+    /// Forgets events up to `seq`: they are in the merchant's stream.
+    pub fn published(&mut self, seq: u64) -> Applied {
+        let before = self.events.len();
+        self.events.retain(|e| e.seq > seq);
+        if self.events.len() == before {
+            Applied::Unchanged
+        } else {
+            Applied::Changed
         }
     }
 
@@ -352,6 +390,20 @@ impl Order {
 
     /// Applies `command` at time `now`.
     pub fn apply(&mut self, command: Command, now: Millis) -> Result<Applied, DomainError> {
+        // Bookkeeping, not a change the merchant sees: no event, same update_time.
+        if let Command::Published { upto } = command {
+            return Ok(self.published(upto));
+        }
+        let before = self.clone();
+        let applied = self.transition(command, now)?;
+        if applied == Applied::Changed {
+            self.updated_at = now;
+            self.announce(Some(&before), now);
+        }
+        Ok(applied)
+    }
+
+    fn transition(&mut self, command: Command, now: Millis) -> Result<Applied, DomainError> {
         use OrderState::*;
         let applied = match (self.state, command) {
             (Created, Command::Confirm) => self.enter(Authorized),
@@ -471,6 +523,7 @@ impl Order {
             }
             (Paid, Command::Overdue { .. }) => Applied::Unchanged,
 
+            (_, Command::Published { upto }) => self.published(upto),
             (state, command) => {
                 return Err(DomainError::InvalidState {
                     state,
@@ -478,9 +531,6 @@ impl Order {
                 });
             }
         };
-        if applied == Applied::Changed {
-            self.updated_at = now;
-        }
         Ok(applied)
     }
 
@@ -608,6 +658,7 @@ impl Command {
             | Command::ChargeDeclined { .. }
             | Command::ChargeUnknown { .. } => "deduct",
             Command::Overdue { .. } => "mark overdue",
+            Command::Published { .. } => "publish events",
         }
     }
 }
@@ -878,6 +929,52 @@ mod tests {
         };
         assert_eq!(o.apply(resume, 9).unwrap(), Applied::Unchanged);
         assert_eq!(o.collection.attempts, 0);
+    }
+
+    #[test]
+    fn every_change_announces_itself_in_order() {
+        let names = |o: &Order| {
+            o.events
+                .iter()
+                .map(|e| (e.seq, e.event_type.name()))
+                .collect::<Vec<_>>()
+        };
+        let mut o = order(true);
+        changed(o.apply(Command::Confirm, 1));
+        assert_eq!(
+            names(&o),
+            vec![(1, "ORDER.CREATED"), (2, "ORDER.CONFIRMED")]
+        );
+        assert_eq!(o.published(1), Applied::Changed);
+        changed(o.apply(Command::Complete(bill(500)), 2));
+        changed(o.apply(Command::BeginCharge, 3));
+        let id = o.collection.charge.clone().unwrap().charge_id;
+        changed(o.apply(
+            Command::ChargeDeclined {
+                charge_id: id,
+                code: "NSF".into(),
+            },
+            4,
+        ));
+        let modify = Command::Modify {
+            total_amount: 0,
+            reason: "waived".into(),
+        };
+        changed(o.apply(modify, 5));
+        assert_eq!(
+            names(&o),
+            vec![
+                (2, "ORDER.CONFIRMED"),
+                (3, "ORDER.COMPLETED"),
+                (4, "ORDER.DEDUCTION_FAILED"),
+                (5, "ORDER.MODIFIED"),
+                (6, "ORDER.PAID")
+            ]
+        );
+        assert_eq!(o.apply(Command::Sync, 6).ok(), None, "refused: no event");
+        assert_eq!(o.published(6), Applied::Changed);
+        assert!(o.events.is_empty());
+        assert_eq!(o.event_seq, 6);
     }
 
     #[test]

@@ -19,9 +19,15 @@ pub struct Timing {
 /// (not at once: a rail that is down must not be hammered).
 pub const RESOLVE_AFTER_MS: Millis = 5_000;
 
+/// Events are published right after the change that made them; a replica
+/// that died in between leaves them to the jobs, after this long.
+pub const PUBLISH_GRACE_MS: Millis = 5_000;
+
 /// What a job must do for an order now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Duty {
+    /// Events are waiting to be published.
+    Publish,
     /// A state change (expiry, a collection stage).
     Apply(Command),
     /// A deduction attempt is due, or an open one must be resolved.
@@ -47,8 +53,20 @@ fn collect_at(order: &Order, timing: Timing) -> Option<Millis> {
     }
 }
 
+fn publish_at(order: &Order) -> Option<Millis> {
+    order.events.first().map(|e| e.at + PUBLISH_GRACE_MS)
+}
+
 /// When the order next needs attention (`None`: never, unless a call changes it).
 pub fn next_due(order: &Order, timing: Timing) -> Option<Millis> {
+    let state_due = state_due(order, timing);
+    match (publish_at(order), state_due) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn state_due(order: &Order, timing: Timing) -> Option<Millis> {
     match order.state {
         OrderState::Created if order.terms.need_user_confirm => {
             Some(order.created_at + timing.confirm_timeout_ms)
@@ -67,6 +85,9 @@ pub fn next_due(order: &Order, timing: Timing) -> Option<Millis> {
 /// The first thing due at `now`, if any. State changes come before
 /// collection so that a stage is recorded before the next attempt.
 pub fn due(order: &Order, timing: Timing, now: Millis) -> Option<Duty> {
+    if publish_at(order).is_some_and(|at| at <= now) {
+        return Some(Duty::Publish);
+    }
     match order.state {
         OrderState::Created
             if order.terms.need_user_confirm
@@ -98,6 +119,13 @@ mod tests {
         confirm_timeout_ms: 1_800_000,
         charge_lease_ms: 30_000,
     };
+
+    /// The order with its events published: these tests are about the rest.
+    fn drained(o: &Order) -> Order {
+        let mut o = o.clone();
+        let _ = o.published(u64::MAX);
+        o
+    }
 
     fn changed(result: Result<Applied, crate::domain::DomainError>) {
         assert_eq!(result.unwrap(), Applied::Changed);
@@ -151,11 +179,14 @@ mod tests {
     #[test]
     fn unconfirmed_orders_expire() {
         let o = order(true);
-        assert_eq!(next_due(&o, T), Some(1_800_000));
-        assert_eq!(due(&o, T, 1_799_999), None);
-        assert_eq!(due(&o, T, 1_800_000), Some(Duty::Apply(Command::Expire)));
+        assert_eq!(next_due(&drained(&o), T), Some(1_800_000));
+        assert_eq!(due(&drained(&o), T, 1_799_999), None);
         assert_eq!(
-            next_due(&order(false), T),
+            due(&drained(&o), T, 1_800_000),
+            Some(Duty::Apply(Command::Expire))
+        );
+        assert_eq!(
+            next_due(&drained(&order(false)), T),
             None,
             "standing authorisation: nothing to wait for"
         );
@@ -164,11 +195,15 @@ mod tests {
     #[test]
     fn a_due_bill_is_collected_at_once_and_retried_with_backoff() {
         let mut o = completed_at(1_000);
-        assert_eq!(due(&o, T, 1_000), Some(Duty::Collect));
+        assert_eq!(due(&drained(&o), T, 1_000), Some(Duty::Collect));
         changed(o.apply(Command::BeginCharge, 1_000));
-        assert_eq!(due(&o, T, 1_001), None, "in flight, not yet stale");
         assert_eq!(
-            due(&o, T, 31_000),
+            due(&drained(&o), T, 1_001),
+            None,
+            "in flight, not yet stale"
+        );
+        assert_eq!(
+            due(&drained(&o), T, 31_000),
             Some(Duty::Collect),
             "stale after the lease"
         );
@@ -180,8 +215,12 @@ mod tests {
             },
             2_000,
         ));
-        assert_eq!(next_due(&o, T), Some(62_000), "first retry a minute later");
-        assert_eq!(due(&o, T, 61_999), None);
+        assert_eq!(
+            next_due(&drained(&o), T),
+            Some(62_000),
+            "first retry a minute later"
+        );
+        assert_eq!(due(&drained(&o), T, 61_999), None);
         changed(o.apply(Command::BeginCharge, 62_000));
         let charge_id = o.collection.charge.clone().unwrap().charge_id;
         changed(o.apply(
@@ -191,7 +230,11 @@ mod tests {
             },
             62_000,
         ));
-        assert_eq!(next_due(&o, T), Some(362_000), "then five minutes");
+        assert_eq!(
+            next_due(&drained(&o), T),
+            Some(362_000),
+            "then five minutes"
+        );
     }
 
     #[test]
@@ -206,7 +249,7 @@ mod tests {
             },
             0,
         ));
-        let stage = |o: &Order, now| due(o, T, now);
+        let stage = |o: &Order, now| due(&drained(o), T, now);
         assert_eq!(
             stage(&o, DAY_MS),
             Some(Duty::Apply(Command::Overdue {
@@ -256,10 +299,21 @@ mod tests {
     }
 
     #[test]
+    fn unpublished_events_are_a_duty_after_a_grace() {
+        let mut o = drained(&order(false));
+        changed(o.apply(Command::Cancel { reason: "x".into() }, 100));
+        assert_eq!(next_due(&o, T), Some(100 + PUBLISH_GRACE_MS));
+        assert_eq!(due(&o, T, 100), None);
+        assert_eq!(due(&o, T, 100 + PUBLISH_GRACE_MS), Some(Duty::Publish));
+        let _ = o.published(u64::MAX);
+        assert_eq!(next_due(&o, T), None);
+    }
+
+    #[test]
     fn paid_orders_need_nothing() {
         let mut o = completed_at(0);
         changed(o.apply(Command::Sync, 1));
-        assert_eq!(next_due(&o, T), None);
-        assert_eq!(due(&o, T, 100 * DAY_MS), None);
+        assert_eq!(next_due(&drained(&o), T), None);
+        assert_eq!(due(&drained(&o), T, 100 * DAY_MS), None);
     }
 }

@@ -50,6 +50,22 @@ impl Key {
         )
     }
 
+    /// The merchant's events in one mode (a stream).
+    pub fn events(merchant_id: &str, mode: Mode) -> Self {
+        Self::new(
+            format!("m:{merchant_id}"),
+            format!("{}:events", mode.as_str()),
+        )
+    }
+
+    /// order_id → highest event seq already in the stream.
+    pub fn published(merchant_id: &str, mode: Mode) -> Self {
+        Self::new(
+            format!("m:{merchant_id}"),
+            format!("{}:published", mode.as_str()),
+        )
+    }
+
     // Key slot `k:<key_id>`: which merchant a token key belongs to.
 
     /// merchant_id owning a JWT `kid`.

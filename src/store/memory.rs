@@ -13,6 +13,14 @@ use crate::domain::Millis;
 pub struct MemoryStore {
     records: Mutex<HashMap<Key, RawRecord>>,
     schedules: Mutex<HashMap<Key, HashMap<String, Millis>>>,
+    streams: Mutex<Streams>,
+}
+
+#[derive(Default)]
+struct Streams {
+    next_id: u64,
+    entries: HashMap<Key, Vec<(u64, Vec<u8>)>>,
+    published: HashMap<Key, HashMap<String, u64>>,
 }
 
 impl MemoryStore {
@@ -112,6 +120,67 @@ impl Store for MemoryStore {
             due.insert(member.clone(), lease_until);
         }
         Ok(ready.into_iter().map(|(_, m)| m).collect())
+    }
+
+    async fn publish(
+        &self,
+        stream: &Key,
+        published: &Key,
+        order_id: &str,
+        events: &[(u64, Vec<u8>)],
+        max_len: u64,
+    ) -> Result<u64, StoreError> {
+        let mut streams = self.streams.lock().expect("store lock poisoned");
+        let Streams {
+            next_id,
+            entries,
+            published: markers,
+        } = &mut *streams;
+        let last = markers
+            .entry(published.clone())
+            .or_default()
+            .entry(order_id.to_owned())
+            .or_insert(0);
+        let log = entries.entry(stream.clone()).or_default();
+        for (seq, payload) in events {
+            if *seq > *last {
+                *next_id += 1;
+                log.push((*next_id, payload.clone()));
+                *last = *seq;
+            }
+        }
+        let excess = log
+            .len()
+            .saturating_sub(usize::try_from(max_len).unwrap_or(usize::MAX));
+        log.drain(..excess);
+        Ok(*last)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &Key,
+        cursor: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let after: u64 = match cursor {
+            None => 0,
+            Some(c) => c
+                .trim_end_matches("-0")
+                .parse()
+                .map_err(|_| StoreError::Backend(format!("bad cursor {c:?}")))?,
+        };
+        let streams = self.streams.lock().expect("store lock poisoned");
+        let log = streams
+            .entries
+            .get(stream)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Ok(log
+            .iter()
+            .filter(|(id, _)| *id > after)
+            .take(count)
+            .map(|(id, payload)| (format!("{id}-0"), payload.clone()))
+            .collect())
     }
 
     async fn release(

@@ -99,6 +99,28 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<String>, StoreError>;
 
+    // Streams: a merchant's events, appended exactly once per (order, seq).
+
+    /// Appends `events` (seq, payload), skipping seqs already published for
+    /// `order_id`; trims the stream to about `max_len`. Returns the highest
+    /// seq published for the order.
+    async fn publish(
+        &self,
+        stream: &Key,
+        published: &Key,
+        order_id: &str,
+        events: &[(u64, Vec<u8>)],
+        max_len: u64,
+    ) -> Result<u64, StoreError>;
+
+    /// Up to `count` entries after `cursor` (None: from the oldest kept).
+    async fn read_stream(
+        &self,
+        stream: &Key,
+        cursor: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
     /// Ends a claim made with `lease_until`: due again at `next`, or gone
     /// if `None` — unless it was woken meanwhile. Returns whether it was.
     async fn release(

@@ -18,6 +18,8 @@ const COMMIT_SCRIPT: &str = include_str!("lua/commit.lua");
 const CLAIM_SCRIPT: &str = include_str!("lua/claim_due.lua");
 /// See `lua/release.lua`.
 const RELEASE_SCRIPT: &str = include_str!("lua/release.lua");
+/// See `lua/publish.lua`.
+const PUBLISH_SCRIPT: &str = include_str!("lua/publish.lua");
 
 pub struct RedisStore {
     conn: ConnectionManager,
@@ -25,6 +27,7 @@ pub struct RedisStore {
     commit: Script,
     claim: Script,
     release: Script,
+    publish: Script,
 }
 
 /// Connection settings.
@@ -57,6 +60,7 @@ impl RedisStore {
             commit: Script::new(COMMIT_SCRIPT),
             claim: Script::new(CLAIM_SCRIPT),
             release: Script::new(RELEASE_SCRIPT),
+            publish: Script::new(PUBLISH_SCRIPT),
         })
     }
 }
@@ -259,6 +263,60 @@ impl Store for RedisStore {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(classify)
+    }
+
+    async fn publish(
+        &self,
+        stream: &Key,
+        published: &Key,
+        order_id: &str,
+        events: &[(u64, Vec<u8>)],
+        max_len: u64,
+    ) -> Result<u64, StoreError> {
+        sent("publish");
+        let mut invocation = self.publish.prepare_invoke();
+        invocation
+            .key(stream.full(&self.prefix))
+            .key(published.full(&self.prefix))
+            .arg(order_id)
+            .arg(max_len);
+        for (seq, payload) in events {
+            invocation.arg(*seq).arg(payload.as_slice());
+        }
+        invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(classify)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &Key,
+        cursor: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        sent("read_stream");
+        let start = cursor.map_or_else(|| "-".to_owned(), |c| format!("({c}"));
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(stream.full(&self.prefix))
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(classify)?;
+        reply
+            .ids
+            .into_iter()
+            .map(|entry| match entry.map.get("p") {
+                Some(Value::BulkString(payload)) => Ok((entry.id, payload.clone())),
+                _ => Err(StoreError::Corrupt {
+                    key: stream.to_string(),
+                    detail: format!("entry {} has no payload", entry.id),
+                }),
+            })
+            .collect()
     }
 
     async fn release(

@@ -6,6 +6,7 @@ mod auth;
 mod concurrency;
 mod declines;
 mod durability;
+mod events;
 mod idempotency;
 mod jobs;
 mod operations;

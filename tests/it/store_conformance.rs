@@ -163,10 +163,69 @@ async fn schedule_conformance(store: Arc<dyn Store>) {
     assert_eq!(last, vec!["b", "c"]);
 }
 
+/// Streams: each (order, seq) once, in order; reads resume after a cursor.
+async fn stream_conformance(store: Arc<dyn Store>) {
+    let (stream, published) = (
+        Key::events("m1", Mode::Live),
+        Key::published("m1", Mode::Live),
+    );
+    let e = |seq: u64| (seq, format!("event-{seq}").into_bytes());
+    assert_eq!(
+        store
+            .publish(&stream, &published, "o1", &[e(1), e(2)], 1_000)
+            .await
+            .unwrap(),
+        2
+    );
+    // A retry with a new event publishes only the new one.
+    assert_eq!(
+        store
+            .publish(&stream, &published, "o1", &[e(1), e(2), e(3)], 1_000)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .publish(&stream, &published, "o2", &[e(1)], 1_000)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let all = store.read_stream(&stream, None, 100).await.unwrap();
+    let payloads: Vec<_> = all
+        .iter()
+        .map(|(_, p)| String::from_utf8(p.clone()).unwrap())
+        .collect();
+    assert_eq!(payloads, vec!["event-1", "event-2", "event-3", "event-1"]);
+    let after_second = store
+        .read_stream(&stream, Some(&all[1].0), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        after_second,
+        all[2..].to_vec(),
+        "resumes right after the cursor"
+    );
+    assert_eq!(
+        store
+            .read_stream(&stream, Some(&all[3].0), 100)
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.read_stream(&stream, None, 2).await.unwrap(),
+        all[..2].to_vec()
+    );
+}
+
 #[tokio::test]
 async fn memory_store_conforms() {
     conformance(Arc::new(MemoryStore::new())).await;
     schedule_conformance(Arc::new(MemoryStore::new())).await;
+    stream_conformance(Arc::new(MemoryStore::new())).await;
 }
 
 #[tokio::test]
@@ -174,6 +233,7 @@ async fn redis_store_conforms() {
     let redis = RedisServer::start();
     conformance(redis_store(&redis).await).await;
     schedule_conformance(redis_store(&redis).await).await;
+    stream_conformance(redis_store(&redis).await).await;
 }
 
 #[tokio::test]

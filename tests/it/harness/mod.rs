@@ -436,6 +436,18 @@ impl Session {
             .into_inner())
     }
 
+    /// The merchant's events after `cursor` ("" = from the oldest kept).
+    pub async fn watch(&self, cursor: &str) -> Result<tonic::Streaming<pb::OrderEvent>, Status> {
+        let request = pb::WatchEventsRequest {
+            cursor: cursor.into(),
+        };
+        Ok(self
+            .orders()
+            .watch_events(self.request(request))
+            .await?
+            .into_inner())
+    }
+
     /// Sandbox: the user acts on the order.
     pub async fn simulate(
         &self,
@@ -459,14 +471,16 @@ impl Session {
         out_order_no: &str,
         done: impl Fn(&pb::Order) -> bool,
     ) -> pb::Order {
+        let mut last = None;
         for _ in 0..200 {
             let order = self.get(out_order_no).await.expect("get order");
             if done(&order) {
                 return order;
             }
+            last = Some(order);
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
-        panic!("order {out_order_no} never reached the expected state");
+        panic!("order {out_order_no} never reached the expected state; last seen: {last:#?}");
     }
 }
 

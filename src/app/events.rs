@@ -1,0 +1,97 @@
+//! Publishing an order's events to its merchant's stream, and reading them
+//! back. Events travel inside the order record until published, so they
+//! are committed with the change that made them; the stream takes each
+//! (order, seq) once, so publishing can be retried freely.
+
+use serde::{Deserialize, Serialize};
+
+use super::{App, MerchantScope, OrderLoc, Result};
+use crate::domain::events::EventType;
+use crate::domain::order::{Command, Order};
+use crate::store::{Key, encode};
+
+/// One stream entry: the event and the order as it stood when published.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StreamEvent {
+    pub seq: u64,
+    pub event_type: EventType,
+    pub order: Order,
+}
+
+/// Publishing rounds per call: new events can arrive while draining.
+const MAX_ROUNDS: usize = 4;
+
+impl App {
+    /// Publishes `order`'s pending events and forgets them. Returns the
+    /// order as it then stands.
+    pub(crate) async fn publish(&self, loc: &OrderLoc, mut order: Order) -> Result<Order> {
+        for _ in 0..MAX_ROUNDS {
+            if order.events.is_empty() {
+                break;
+            }
+            let mut snapshot = order.clone();
+            snapshot.events.clear();
+            let entries: Vec<(u64, Vec<u8>)> = order
+                .events
+                .iter()
+                .map(|e| {
+                    let event = StreamEvent {
+                        seq: e.seq,
+                        event_type: e.event_type,
+                        order: snapshot.clone(),
+                    };
+                    (e.seq, encode(&event))
+                })
+                .collect();
+            let upto = self
+                .store
+                .publish(
+                    &Key::events(&loc.merchant_id, loc.mode),
+                    &Key::published(&loc.merchant_id, loc.mode),
+                    &order.order_id,
+                    &entries,
+                    self.settings.events_max_len,
+                )
+                .await?;
+            order = self
+                .commit_command(loc, Command::Published { upto })
+                .await?
+                .0;
+        }
+        Ok(order)
+    }
+
+    /// Publishes what a commit just queued; if that fails the change still
+    /// stands and the jobs publish it after the grace period.
+    pub(crate) async fn publish_after_commit(&self, loc: &OrderLoc, order: Order) -> Order {
+        let fallback = order.clone();
+        match self.publish(loc, order).await {
+            Ok(order) => order,
+            Err(error) => {
+                tracing::warn!(%error, order = %loc.out_order_no, "events not published yet; the jobs will");
+                fallback
+            }
+        }
+    }
+
+    /// Up to `count` of the merchant's events after `cursor`.
+    pub async fn read_events(
+        &self,
+        scope: &MerchantScope,
+        cursor: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<(String, StreamEvent)>> {
+        let stream = Key::events(&scope.merchant_id, scope.mode);
+        let entries = self.store.read_stream(&stream, cursor, count).await?;
+        entries
+            .into_iter()
+            .map(|(id, payload)| {
+                let raw = crate::store::RawRecord {
+                    version: 0,
+                    value: payload,
+                };
+                Ok((id, crate::store::decode::<StreamEvent>(&stream, raw)?.value))
+            })
+            .collect()
+    }
+}
