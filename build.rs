@@ -24,8 +24,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
+    let descriptor_path = out.join("payscore_descriptor.bin");
     tonic_prost_build::configure()
-        .file_descriptor_set_path(out.join("payscore_descriptor.bin"))
+        .file_descriptor_set_path(&descriptor_path)
+        // Well-known types with proto3 JSON support, for webhook bodies
+        // (prost maps them to prost_types unless told to "compile" them).
+        .compile_well_known_types(true)
+        .extern_path(".google.protobuf", "::pbjson_types")
         // Calls owned by later work answer UNIMPLEMENTED until they are written.
         .generate_default_stubs(true)
         .compile_with_config(
@@ -33,5 +38,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &PROTOS.map(PathBuf::from),
             &[PathBuf::from("proto"), wkt],
         )?;
+    // proto3 JSON (serde) for payscore.v1: the plaintext of every webhook.
+    let descriptors = std::fs::read(&descriptor_path)?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptors)?
+        .build(&[".payscore.v1"])?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! proto ⇄ domain, and nothing else.
 
-use prost_types::Timestamp;
+use pbjson_types::Timestamp;
 
 use crate::domain::merchant::{Service, Stage};
 use crate::domain::order::{
