@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{App, MerchantScope, OrderLoc, Result};
 use crate::domain::events::EventType;
 use crate::domain::order::{Command, Order};
-use crate::store::{Key, encode};
+use crate::store::{Committed, Key, Txn, encode};
 
 /// One stream entry: the event and the order as it stood when published.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -22,9 +22,15 @@ pub struct StreamEvent {
 const MAX_ROUNDS: usize = 4;
 
 impl App {
-    /// Publishes `order`'s pending events and forgets them. Returns the
-    /// order as it then stands.
-    pub(crate) async fn publish(&self, loc: &OrderLoc, mut order: Order) -> Result<Order> {
+    /// Publishes `order`'s pending events and forgets them. `version` is the
+    /// stored version of `order` if known (it saves re-reading it). Returns
+    /// the order as it then stands.
+    pub(crate) async fn publish(
+        &self,
+        loc: &OrderLoc,
+        mut order: Order,
+        mut version: Option<u64>,
+    ) -> Result<Order> {
         for _ in 0..MAX_ROUNDS {
             if order.events.is_empty() {
                 break;
@@ -53,19 +59,39 @@ impl App {
                     self.settings.events_max_len,
                 )
                 .await?;
-            order = self
-                .commit_command(loc, Command::Published { upto })
-                .await?
-                .0;
+            // Forget what was published: against the version we hold if we
+            // hold one (nothing else changes, so the standing is untouched),
+            // else (or if the order moved on) by reading it afresh.
+            if let Some(held) = version.take() {
+                let mut drained = order.clone();
+                let _ = drained.apply(Command::Published { upto }, self.now());
+                let key = loc.order_key();
+                let txn = Txn::default().check(key.clone(), held).put(key, &drained);
+                if self.store.commit(txn).await? == Committed::Done {
+                    order = drained;
+                    version = Some(held + 1);
+                    continue;
+                }
+            }
+            let (drained, _, now_at) = self
+                .commit_versioned(loc, Command::Published { upto })
+                .await?;
+            order = drained;
+            version = Some(now_at);
         }
         Ok(order)
     }
 
     /// Publishes what a commit just queued; if that fails the change still
     /// stands and the jobs publish it after the grace period.
-    pub(crate) async fn publish_after_commit(&self, loc: &OrderLoc, order: Order) -> Order {
+    pub(crate) async fn publish_after_commit(
+        &self,
+        loc: &OrderLoc,
+        order: Order,
+        version: u64,
+    ) -> Order {
         let fallback = order.clone();
-        match self.publish(loc, order).await {
+        match self.publish(loc, order, Some(version)).await {
             Ok(order) => order,
             Err(error) => {
                 tracing::warn!(%error, order = %loc.out_order_no, "events not published yet; the jobs will");

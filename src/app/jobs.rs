@@ -160,7 +160,7 @@ impl App {
         for _ in 0..MAX_DUTIES {
             match schedule::due(&order, self.timing(), self.now()) {
                 None => break,
-                Some(Duty::Publish) => order = self.publish(loc, order).await?,
+                Some(Duty::Publish) => order = self.publish(loc, order, None).await?,
                 Some(Duty::Apply(command)) => order = self.apply(loc, command).await?.0,
                 Some(Duty::Collect) => {
                     let before = order.collection.clone();

@@ -228,9 +228,12 @@ impl App {
     /// Applies `command` to an order, commits it, and publishes the events
     /// it made.
     pub(crate) async fn apply(&self, loc: &OrderLoc, command: Command) -> Result<(Order, Applied)> {
-        let (order, applied) = self.commit_command(loc, command).await?;
+        let (order, applied, version) = self.commit_versioned(loc, command).await?;
         if applied == Applied::Changed && !order.events.is_empty() {
-            return Ok((self.publish_after_commit(loc, order).await, applied));
+            return Ok((
+                self.publish_after_commit(loc, order, version).await,
+                applied,
+            ));
         }
         Ok((order, applied))
     }
@@ -238,11 +241,12 @@ impl App {
     /// Applies `command` to an order and commits it together with the
     /// user's standing, retrying on concurrent change. The one place where
     /// an order's state changes once it exists.
-    pub(crate) async fn commit_command(
+    /// Returns the order as committed, and its stored version.
+    pub(crate) async fn commit_versioned(
         &self,
         loc: &OrderLoc,
         command: Command,
-    ) -> Result<(Order, Applied)> {
+    ) -> Result<(Order, Applied, u64)> {
         let (order_key, standing_key) = (loc.order_key(), loc.standing_key());
         for _ in 0..MAX_ATTEMPTS {
             let mut records = self
@@ -254,7 +258,7 @@ impl App {
             let current = decode::<Order>(&order_key, order_raw)?;
             let mut order = current.value.clone();
             if order.apply(command.clone(), self.now())? == Applied::Unchanged {
-                return Ok((current.value, Applied::Unchanged));
+                return Ok((current.value, Applied::Unchanged, current.version));
             }
             self.wake_for(loc, &order).await?;
             let mut txn = Txn::default()
@@ -269,7 +273,7 @@ impl App {
             };
             txn = track_standing(txn, &standing_key, standing, &order);
             match self.store.commit(txn).await? {
-                Committed::Done => return Ok((order, Applied::Changed)),
+                Committed::Done => return Ok((order, Applied::Changed, current.version + 1)),
                 Committed::Conflict(_) => continue,
             }
         }

@@ -70,7 +70,8 @@ impl App {
                     .put(loc.standing_key(), &standing);
             }
             match self.store.commit(txn).await? {
-                Committed::Done => return Ok(self.publish_after_commit(&loc, order).await),
+                // A new order is at version 1.
+                Committed::Done => return Ok(self.publish_after_commit(&loc, order, 1).await),
                 Committed::Conflict(_) => records = self.user_records(&loc).await?,
             }
         }
