@@ -18,3 +18,4 @@ pub mod pb;
 pub mod rail;
 pub mod server;
 pub mod store;
+pub mod webhook;

@@ -253,3 +253,20 @@ pub fn risk_tier_in(tier: pb::RiskTier) -> Result<RiskTier, DomainError> {
         }),
     }
 }
+
+/// The keys merchants verify callbacks with, as published at `now`.
+pub fn platform_keys(
+    keys: &crate::webhook::PlatformKeys,
+    now: Millis,
+) -> pb::GetPlatformKeysResponse {
+    pb::GetPlatformKeysResponse {
+        keys: keys
+            .published(now)
+            .map(|k| pb::PlatformKey {
+                serial: k.serial.clone(),
+                public_key_pem: k.public_key_pem.clone(),
+                not_after: k.not_after.map(timestamp),
+            })
+            .collect(),
+    }
+}

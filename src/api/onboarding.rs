@@ -102,6 +102,15 @@ impl Onboarding for OnboardingApi {
         Ok(Response::new(pb::AddKeyResponse { key_id }))
     }
 
+    async fn get_platform_keys(
+        &self,
+        request: Request<pb::GetPlatformKeysRequest>,
+    ) -> Reply<pb::GetPlatformKeysResponse> {
+        merchant(&request)?;
+        let keys = self.app.platform_keys().await.map_err(fail)?;
+        Ok(Response::new(convert::platform_keys(&keys, self.app.now())))
+    }
+
     async fn revoke_key(
         &self,
         request: Request<pb::RevokeKeyRequest>,

@@ -108,6 +108,26 @@ impl Operations for OperationsApi {
         Ok(Response::new(user(&view)))
     }
 
+    async fn rotate_platform_key(
+        &self,
+        request: Request<pb::RotatePlatformKeyRequest>,
+    ) -> Reply<pb::GetPlatformKeysResponse> {
+        operator(&request)?;
+        let r = request.into_inner();
+        let overlap_secs = if r.overlap_seconds == 0 {
+            86_400
+        } else {
+            r.overlap_seconds
+        };
+        let overlap = i64::try_from(overlap_secs.saturating_mul(1_000)).unwrap_or(i64::MAX);
+        let keys = self
+            .app
+            .rotate_platform_key(overlap, &r.reason)
+            .await
+            .map_err(fail)?;
+        Ok(Response::new(convert::platform_keys(&keys, self.app.now())))
+    }
+
     async fn record_user_action(
         &self,
         request: Request<pb::RecordUserActionRequest>,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{App, MerchantScope, OrderLoc, Result};
 use crate::domain::events::EventType;
 use crate::domain::order::{Command, Order};
-use crate::store::{Committed, Key, Txn, encode};
+use crate::store::{Committed, Key, PublishTarget, Txn, encode};
 
 /// One stream entry: the event and the order as it stood when published.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -16,6 +16,8 @@ pub struct StreamEvent {
     pub seq: u64,
     pub event_type: EventType,
     pub order: Order,
+    /// When the event happened (the platform's clock).
+    pub at: crate::domain::Millis,
 }
 
 /// Publishing rounds per call: new events can arrive while draining.
@@ -45,19 +47,25 @@ impl App {
                         seq: e.seq,
                         event_type: e.event_type,
                         order: snapshot.clone(),
+                        at: e.at,
                     };
                     (e.seq, encode(&event))
                 })
                 .collect();
+            // The merchant's deliveries are woken before they are queued, so
+            // a queued delivery always has a wake-up.
+            let now = self.now();
+            self.wake_deliveries(loc.mode, &loc.merchant_id, now)
+                .await?;
+            let target = PublishTarget {
+                stream: Key::events(&loc.merchant_id, loc.mode),
+                published: Key::published(&loc.merchant_id, loc.mode),
+                deliveries: Key::deliveries(&loc.merchant_id, loc.mode),
+                max_len: self.settings.events_max_len,
+            };
             let upto = self
                 .store
-                .publish(
-                    &Key::events(&loc.merchant_id, loc.mode),
-                    &Key::published(&loc.merchant_id, loc.mode),
-                    &order.order_id,
-                    &entries,
-                    self.settings.events_max_len,
-                )
+                .publish(&target, &order.order_id, &entries, now)
                 .await?;
             // Forget what was published: against the version we hold if we
             // hold one (nothing else changes, so the standing is untouched),

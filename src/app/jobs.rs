@@ -66,6 +66,33 @@ fn member(loc: &OrderLoc) -> String {
     )
 }
 
+/// `d|<mode>|<merchant>`: a merchant's webhook deliveries.
+pub(crate) fn deliveries_member(mode: Mode, merchant_id: &str) -> String {
+    format!("d|{}|{merchant_id}", mode_name(mode))
+}
+
+/// What a schedule member stands for.
+enum Work {
+    Order(OrderLoc),
+    Deliveries { mode: Mode, merchant_id: String },
+}
+
+fn parse_work(member: &str) -> Option<Work> {
+    if let Some(rest) = member.strip_prefix("d|") {
+        let (mode, merchant_id) = rest.split_once('|')?;
+        let mode = match mode {
+            "sandbox" => Mode::Sandbox,
+            "live" => Mode::Live,
+            _ => return None,
+        };
+        return Some(Work::Deliveries {
+            mode,
+            merchant_id: merchant_id.to_owned(),
+        });
+    }
+    parse_member(member).map(Work::Order)
+}
+
 fn parse_member(member: &str) -> Option<OrderLoc> {
     let mut parts = member.splitn(5, '|');
     if parts.next()? != "o" {
@@ -84,7 +111,7 @@ fn parse_member(member: &str) -> Option<OrderLoc> {
     })
 }
 
-fn shard_of(member: &str) -> u32 {
+pub(crate) fn shard_of(member: &str) -> u32 {
     let digest = Sha256::digest(member.as_bytes());
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % SHARDS
 }
@@ -123,23 +150,29 @@ impl App {
                 .await?;
             for member in claimed {
                 worked += 1;
-                let Some(loc) = parse_member(&member) else {
+                let Some(work) = parse_work(&member) else {
                     tracing::error!(member, "unreadable schedule member dropped");
                     self.store
                         .release(&queue, &member, lease_until, None)
                         .await?;
                     continue;
                 };
-                // A failure leaves the claim to run out: the order comes back
+                let outcome = match work {
+                    Work::Order(loc) => self.work_on(&loc).await,
+                    Work::Deliveries { mode, merchant_id } => {
+                        self.deliver_due(mode, &merchant_id).await
+                    }
+                };
+                // A failure leaves the claim to run out: the work comes back
                 // after the lease, on this replica or another.
-                match self.work_on(&loc).await {
+                match outcome {
                     Ok(next) => {
                         self.store
                             .release(&queue, &member, lease_until, next)
                             .await?;
                     }
                     Err(error) => {
-                        tracing::warn!(%error, order = %loc.out_order_no, merchant = %loc.merchant_id, "scheduled work failed; retried after the lease");
+                        tracing::warn!(%error, member, "scheduled work failed; retried after the lease");
                     }
                 }
             }

@@ -3,10 +3,12 @@
 //! where an order's state changes ([`App::apply`]).
 
 mod deduction;
+pub mod deliveries;
 pub mod events;
 pub mod jobs;
 mod merchants;
 mod orders;
+mod platform;
 mod users;
 
 use std::sync::Arc;
@@ -123,6 +125,8 @@ pub struct App {
     index_cache: Cache<Key, String>,
     /// Merchants as last read, for at most `merchant_cache_ttl`.
     merchant_cache: Cache<String, Arc<Merchant>>,
+    /// Webhook deliveries.
+    http: reqwest::Client,
 }
 
 impl App {
@@ -146,6 +150,10 @@ impl App {
                 .build(),
             jobs: settings.jobs,
             settings,
+            http: reqwest::Client::builder()
+                .timeout(deliveries::DELIVERY_TIMEOUT)
+                .build()
+                .expect("an HTTP client with default TLS builds"),
         })
     }
 

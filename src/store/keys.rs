@@ -66,6 +66,14 @@ impl Key {
         )
     }
 
+    /// Webhook deliveries due (stream entry id → due ms).
+    pub fn deliveries(merchant_id: &str, mode: Mode) -> Self {
+        Self::new(
+            format!("m:{merchant_id}"),
+            format!("{}:deliveries", mode.as_str()),
+        )
+    }
+
     // Key slot `k:<key_id>`: which merchant a token key belongs to.
 
     /// merchant_id owning a JWT `kid`.
@@ -96,6 +104,11 @@ impl Key {
 }
 
 impl Key {
+    /// The platform's callback-signing keys (slot `p`).
+    pub fn platform_keys() -> Self {
+        Self::new("p".into(), "keys")
+    }
+
     // Schedule slots `j:<shard>`: what is due when, spread over shards so
     // that no single hash slot carries every order's wake-ups.
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Committed, Key, RawRecord, Store, StoreError, Txn};
+use super::{Committed, Key, PublishTarget, RawRecord, Store, StoreError, Txn};
 use crate::domain::Millis;
 
 #[derive(Default)]
@@ -124,36 +124,62 @@ impl Store for MemoryStore {
 
     async fn publish(
         &self,
-        stream: &Key,
-        published: &Key,
+        target: &PublishTarget,
         order_id: &str,
         events: &[(u64, Vec<u8>)],
-        max_len: u64,
+        now: Millis,
     ) -> Result<u64, StoreError> {
         let mut streams = self.streams.lock().expect("store lock poisoned");
+        let mut schedules = self.schedules.lock().expect("store lock poisoned");
         let Streams {
             next_id,
             entries,
             published: markers,
         } = &mut *streams;
         let last = markers
-            .entry(published.clone())
+            .entry(target.published.clone())
             .or_default()
             .entry(order_id.to_owned())
             .or_insert(0);
-        let log = entries.entry(stream.clone()).or_default();
+        let log = entries.entry(target.stream.clone()).or_default();
+        let queue = schedules.entry(target.deliveries.clone()).or_default();
         for (seq, payload) in events {
             if *seq > *last {
                 *next_id += 1;
                 log.push((*next_id, payload.clone()));
+                queue.insert(format!("{next_id}-0"), now);
                 *last = *seq;
             }
         }
         let excess = log
             .len()
-            .saturating_sub(usize::try_from(max_len).unwrap_or(usize::MAX));
+            .saturating_sub(usize::try_from(target.max_len).unwrap_or(usize::MAX));
         log.drain(..excess);
         Ok(*last)
+    }
+
+    async fn read_entry(&self, stream: &Key, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let wanted: u64 = id
+            .trim_end_matches("-0")
+            .parse()
+            .map_err(|_| StoreError::Backend(format!("bad entry id {id:?}")))?;
+        let streams = self.streams.lock().expect("store lock poisoned");
+        let log = streams
+            .entries
+            .get(stream)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Ok(log
+            .iter()
+            .find(|(n, _)| *n == wanted)
+            .map(|(_, p)| p.clone()))
+    }
+
+    async fn earliest(&self, schedule: &Key) -> Result<Option<Millis>, StoreError> {
+        let schedules = self.schedules.lock().expect("store lock poisoned");
+        Ok(schedules
+            .get(schedule)
+            .and_then(|due| due.values().min().copied()))
     }
 
     async fn read_stream(

@@ -34,6 +34,15 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// Where a merchant's events go (all in the merchant's slot).
+#[derive(Clone, Debug)]
+pub struct PublishTarget {
+    pub stream: Key,
+    pub published: Key,
+    pub deliveries: Key,
+    pub max_len: u64,
+}
+
 /// A record and the version it was read at (versions start at 1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Versioned<T> {
@@ -102,16 +111,22 @@ pub trait Store: Send + Sync + 'static {
     // Streams: a merchant's events, appended exactly once per (order, seq).
 
     /// Appends `events` (seq, payload), skipping seqs already published for
-    /// `order_id`; trims the stream to about `max_len`. Returns the highest
-    /// seq published for the order.
+    /// `order_id`, and queues each new entry in `deliveries` due at `now`;
+    /// trims the stream to about `max_len`. Returns the highest seq
+    /// published for the order.
     async fn publish(
         &self,
-        stream: &Key,
-        published: &Key,
+        target: &PublishTarget,
         order_id: &str,
         events: &[(u64, Vec<u8>)],
-        max_len: u64,
+        now: Millis,
     ) -> Result<u64, StoreError>;
+
+    /// One stream entry by id (`None` if trimmed away).
+    async fn read_entry(&self, stream: &Key, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The earliest due time in a schedule, if any.
+    async fn earliest(&self, schedule: &Key) -> Result<Option<Millis>, StoreError>;
 
     /// Up to `count` entries after `cursor` (None: from the oldest kept).
     async fn read_stream(

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script, Value};
 
-use super::{Committed, Key, RawRecord, Store, StoreError, Txn};
+use super::{Committed, Key, PublishTarget, RawRecord, Store, StoreError, Txn};
 use crate::domain::Millis;
 
 /// See `lua/commit.lua` for its KEYS/ARGV contract.
@@ -267,19 +267,20 @@ impl Store for RedisStore {
 
     async fn publish(
         &self,
-        stream: &Key,
-        published: &Key,
+        target: &PublishTarget,
         order_id: &str,
         events: &[(u64, Vec<u8>)],
-        max_len: u64,
+        now: Millis,
     ) -> Result<u64, StoreError> {
         sent("publish");
         let mut invocation = self.publish.prepare_invoke();
         invocation
-            .key(stream.full(&self.prefix))
-            .key(published.full(&self.prefix))
+            .key(target.stream.full(&self.prefix))
+            .key(target.published.full(&self.prefix))
+            .key(target.deliveries.full(&self.prefix))
             .arg(order_id)
-            .arg(max_len);
+            .arg(target.max_len)
+            .arg(now);
         for (seq, payload) in events {
             invocation.arg(*seq).arg(payload.as_slice());
         }
@@ -287,6 +288,39 @@ impl Store for RedisStore {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(classify)
+    }
+
+    async fn read_entry(&self, stream: &Key, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sent("read_entry");
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(stream.full(&self.prefix))
+            .arg(id)
+            .arg(id)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(classify)?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .next()
+            .and_then(|entry| match entry.map.get("p") {
+                Some(Value::BulkString(payload)) => Some(payload.clone()),
+                _ => None,
+            }))
+    }
+
+    async fn earliest(&self, schedule: &Key) -> Result<Option<Millis>, StoreError> {
+        sent("earliest");
+        let first: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(schedule.full(&self.prefix))
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(classify)?;
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(first.first().map(|(_, score)| *score as Millis))
     }
 
     async fn read_stream(

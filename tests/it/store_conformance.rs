@@ -8,7 +8,7 @@ use futures_util::future::join_all;
 use payscore_gateway::domain::Mode;
 use payscore_gateway::store::memory::MemoryStore;
 use payscore_gateway::store::redis::{RedisOptions, RedisStore};
-use payscore_gateway::store::{Committed, Key, Store, StoreError, Txn, encode};
+use payscore_gateway::store::{Committed, Key, PublishTarget, Store, StoreError, Txn, encode};
 
 use crate::harness::RedisServer;
 
@@ -163,16 +163,20 @@ async fn schedule_conformance(store: Arc<dyn Store>) {
     assert_eq!(last, vec!["b", "c"]);
 }
 
-/// Streams: each (order, seq) once, in order; reads resume after a cursor.
+/// Streams: each (order, seq) once, in order, each queued once for
+/// delivery; reads resume after a cursor.
 async fn stream_conformance(store: Arc<dyn Store>) {
-    let (stream, published) = (
-        Key::events("m1", Mode::Live),
-        Key::published("m1", Mode::Live),
-    );
+    let target = PublishTarget {
+        stream: Key::events("m1", Mode::Live),
+        published: Key::published("m1", Mode::Live),
+        deliveries: Key::deliveries("m1", Mode::Live),
+        max_len: 1_000,
+    };
+    let stream = target.stream.clone();
     let e = |seq: u64| (seq, format!("event-{seq}").into_bytes());
     assert_eq!(
         store
-            .publish(&stream, &published, "o1", &[e(1), e(2)], 1_000)
+            .publish(&target, "o1", &[e(1), e(2)], 500)
             .await
             .unwrap(),
         2
@@ -180,18 +184,12 @@ async fn stream_conformance(store: Arc<dyn Store>) {
     // A retry with a new event publishes only the new one.
     assert_eq!(
         store
-            .publish(&stream, &published, "o1", &[e(1), e(2), e(3)], 1_000)
+            .publish(&target, "o1", &[e(1), e(2), e(3)], 600)
             .await
             .unwrap(),
         3
     );
-    assert_eq!(
-        store
-            .publish(&stream, &published, "o2", &[e(1)], 1_000)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(store.publish(&target, "o2", &[e(1)], 700).await.unwrap(), 1);
 
     let all = store.read_stream(&stream, None, 100).await.unwrap();
     let payloads: Vec<_> = all
@@ -219,6 +217,21 @@ async fn stream_conformance(store: Arc<dyn Store>) {
         store.read_stream(&stream, None, 2).await.unwrap(),
         all[..2].to_vec()
     );
+    assert_eq!(
+        store.read_entry(&stream, &all[2].0).await.unwrap(),
+        Some(b"event-3".to_vec())
+    );
+
+    // Every new entry is queued for delivery once, due when it was published.
+    assert_eq!(store.earliest(&target.deliveries).await.unwrap(), Some(500));
+    let mut queued = store
+        .claim_due(&target.deliveries, 700, 10_000, 10)
+        .await
+        .unwrap();
+    queued.sort();
+    let mut ids: Vec<_> = all.iter().map(|(id, _)| id.clone()).collect();
+    ids.sort();
+    assert_eq!(queued, ids);
 }
 
 #[tokio::test]
