@@ -13,3 +13,4 @@ mod operations;
 mod order_flow;
 mod store_conformance;
 mod validation;
+mod webhooks;

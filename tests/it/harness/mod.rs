@@ -2,6 +2,7 @@
 //! that call it the way a merchant's or operator's generated client would.
 
 pub mod rail;
+pub mod receiver;
 pub mod redis;
 
 use std::sync::Arc;
@@ -223,9 +224,16 @@ impl Drop for TestGateway {
 
 /// Applies a new merchant (in SANDBOX) with a power-bank service, through `channel`.
 pub async fn merchant_on(channel: &Channel) -> Merchant {
+    merchant_notifying(channel, "http://127.0.0.1:9/notify").await
+}
+
+/// A new merchant whose callbacks go to `notify_url`.
+pub async fn merchant_notifying(channel: &Channel, notify_url: &str) -> Merchant {
     let (private, public) = token::generate_key_pair();
+    let mut request = apply_request(&public);
+    request.notify_url = notify_url.into();
     let applied = OnboardingClient::new(channel.clone())
-        .apply(apply_request(&public))
+        .apply(request)
         .await
         .expect("apply")
         .into_inner();
@@ -233,6 +241,7 @@ pub async fn merchant_on(channel: &Channel) -> Merchant {
         id: applied.merchant_id,
         key_id: applied.key_id,
         private_key_pem: private,
+        api_v3_key: applied.api_v3_key,
         channel: channel.clone(),
     };
     merchant
@@ -272,6 +281,7 @@ pub struct Merchant {
     pub id: String,
     pub key_id: String,
     pub private_key_pem: String,
+    pub api_v3_key: String,
     channel: Channel,
 }
 
@@ -472,7 +482,7 @@ impl Session {
         done: impl Fn(&pb::Order) -> bool,
     ) -> pb::Order {
         let mut last = None;
-        for _ in 0..200 {
+        for _ in 0..400 {
             let order = self.get(out_order_no).await.expect("get order");
             if done(&order) {
                 return order;
