@@ -5,10 +5,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use payscore_gateway::pb::v1::{self as pb, OrderState, UserAction};
+use payscore_gateway::pb::v1::{
+    self as pb, OrderState, UserAction, onboarding_client::OnboardingClient,
+};
 use tonic::Code;
 
+use crate::harness::receiver::Receiver;
 use crate::harness::*;
+use crate::webhooks::verifier::{Verdict, Verifier};
 
 /// Reads events until `done` holds for what was read (bounded in time).
 async fn read_until(
@@ -59,8 +63,12 @@ async fn every_event_type_arrives_in_order() {
         ..Options::default()
     })
     .await;
-    let m = gw.live_merchant().await;
+    let receiver = Receiver::start(0).await;
+    let m = merchant_notifying(&gw.channel, &receiver.url).await;
     let op = gw.operator();
+    op.set_stage(&m.id, pb::Stage::Production, "test")
+        .await
+        .unwrap();
     op.import(vec![
         ("pia", 700, true),
         ("quin", 700, true),
@@ -139,6 +147,34 @@ async fn every_event_type_arrives_in_order() {
     assert_eq!(map["ev-b-0001"], ["ORDER.CREATED", "ORDER.REVOKED"]);
     assert_eq!(map["ev-c-0001"], ["ORDER.CREATED", "ORDER.REJECTED"]);
     assert_eq!(map["ev-d-0001"], ["ORDER.CREATED", "ORDER.EXPIRED"]);
+
+    // The same events reach the webhook, in the same order per order.
+    let delivered = receiver.wait_for(seen.len()).await;
+    let keys = OnboardingClient::new(gw.channel.clone())
+        .get_platform_keys(s.request(pb::GetPlatformKeysRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys
+        .into_iter()
+        .map(|k| (k.serial, k.public_key_pem))
+        .collect();
+    let mut verifier = Verifier::new(keys, m.api_v3_key.clone());
+    let mut hooked: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for d in &delivered {
+        let at: i64 = d.headers["payscore-timestamp"].parse().unwrap();
+        let Ok(Verdict::Fresh(order)) = verifier.verify(&d.headers, &d.body, at) else {
+            panic!("every delivery verifies once");
+        };
+        hooked
+            .entry(order["outOrderNo"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(order["event_type"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        hooked, map,
+        "webhooks carry the same events as the stream, in order"
+    );
 
     // The order travels with its event, as it stood.
     let paid = seen

@@ -3,7 +3,7 @@
 //! and not lost when the gateway dies between attempts.
 
 #[path = "../../examples/webhook_verifier.rs"]
-mod verifier;
+pub mod verifier;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -164,6 +164,16 @@ impl Ctl {
         Ok(response.into_inner().service.unwrap_or_default())
     }
 
+    pub async fn platform_keys(&self, creds: &Credentials) -> Result<Vec<pb::PlatformKey>> {
+        let response = OnboardingClient::new(self.channel().await?)
+            .get_platform_keys(authed(
+                pb::GetPlatformKeysRequest {},
+                &creds.token("sandbox", 300)?,
+            )?)
+            .await?;
+        Ok(response.into_inner().keys)
+    }
+
     pub async fn import_scores(
         &self,
         rows: Vec<pb::UserScore>,

@@ -40,6 +40,8 @@ pub async fn run(ctl: &Ctl) -> Result {
             "http://127.0.0.1:8080/payscore/notify",
         )
         .await?;
+    // Saved like `apply` does, so `token` and `platform-keys` work after the demo.
+    ctl.save_credentials(&creds)?;
     println!(
         "1. applied                    merchant_id={} key_id={} stage=SANDBOX",
         creds.merchant_id, creds.key_id

@@ -65,6 +65,8 @@ enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Prints the platform's callback-verification keys (serial and PEM).
+    PlatformKeys,
     /// Runs one power-bank order end to end against a running gateway.
     Demo,
     /// Measures the gateway against a bare tonic server and a one-round-trip
@@ -242,6 +244,13 @@ async fn run(cli: Cli) -> Result {
             };
             let stage = ctl.set_stage(&merchant_id, stage, &reason).await?;
             println!("{merchant_id}: {}", stage.as_str_name());
+        }
+        Command::PlatformKeys => {
+            let creds = ctl.load_credentials()?;
+            for key in ctl.platform_keys(&creds).await? {
+                println!("# serial {}", key.serial);
+                print!("{}", key.public_key_pem);
+            }
         }
         Command::Demo => demo::run(&ctl).await?,
         Command::Bench(args) => bench::run(args).await?,
