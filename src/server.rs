@@ -3,7 +3,7 @@
 //! resolves; in-flight calls then get the drain period to finish.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,23 +64,11 @@ fn operator_public_key(config: &Config) -> Result<String, StartError> {
     if !private_path.exists() || !public_path.exists() {
         let (private, public) = crate::auth::token::generate_key_pair();
         std::fs::create_dir_all(&dir).map_err(fail)?;
-        write_private(&private_path, &private).map_err(fail)?;
+        crate::auth::token::write_private_key(&private_path, &private).map_err(fail)?;
         std::fs::write(&public_path, public).map_err(fail)?;
         tracing::warn!(dir = %dir.display(), "no operator key configured: generated a dev operator key pair");
     }
     std::fs::read_to_string(public_path).map_err(fail)
-}
-
-fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(pem.as_bytes())
 }
 
 impl Gateway {

@@ -42,6 +42,19 @@ pub fn generate_key_pair() -> (String, String) {
     (private, public)
 }
 
+/// Writes a private key readable by its owner only (mode 0600).
+pub fn write_private_key(path: &std::path::Path, pem: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(pem.as_bytes())
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -16,6 +16,13 @@ pub struct MemoryStore {
     streams: Mutex<Streams>,
 }
 
+/// Entry ids here are `<n>-0`, like Redis stream ids.
+fn entry_number(id: &str) -> Result<u64, StoreError> {
+    id.trim_end_matches("-0")
+        .parse()
+        .map_err(|_| StoreError::Backend(format!("bad stream entry id {id:?}")))
+}
+
 #[derive(Default)]
 struct Streams {
     next_id: u64,
@@ -159,10 +166,7 @@ impl Store for MemoryStore {
     }
 
     async fn read_entry(&self, stream: &Key, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let wanted: u64 = id
-            .trim_end_matches("-0")
-            .parse()
-            .map_err(|_| StoreError::Backend(format!("bad entry id {id:?}")))?;
+        let wanted = entry_number(id)?;
         let streams = self.streams.lock().expect("store lock poisoned");
         let log = streams
             .entries
@@ -188,13 +192,7 @@ impl Store for MemoryStore {
         cursor: Option<&str>,
         count: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let after: u64 = match cursor {
-            None => 0,
-            Some(c) => c
-                .trim_end_matches("-0")
-                .parse()
-                .map_err(|_| StoreError::Backend(format!("bad cursor {c:?}")))?,
-        };
+        let after = cursor.map(entry_number).transpose()?.unwrap_or(0);
         let streams = self.streams.lock().expect("store lock poisoned");
         let log = streams
             .entries

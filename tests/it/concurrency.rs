@@ -44,14 +44,7 @@ async fn fifty_concurrent_deducts_charge_once() {
     let redis = RedisServer::start();
     // The first attempt (started by Complete) is declined, so the 50
     // Deducts race to open the next one: none is open when they start.
-    let (rail, endpoint) = FakeRail::start(Behaviour::Decline).await;
-    let gw = TestGateway::start(Options {
-        redis_url: Some(redis.url()),
-        rail_endpoint: Some(endpoint),
-        ..Options::default()
-    })
-    .await;
-    let m = gw.live_merchant().await;
+    let (gw, rail, m) = TestGateway::live_with_rail(&redis, Behaviour::Decline).await;
     gw.operator()
         .import(vec![("jack", 700, true)])
         .await

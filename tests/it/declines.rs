@@ -6,18 +6,6 @@ use tonic::Code;
 
 use crate::harness::*;
 
-async fn live_gateway(redis: &RedisServer, rail: Behaviour) -> (TestGateway, FakeRail, Merchant) {
-    let (fake, endpoint) = FakeRail::start(rail).await;
-    let gw = TestGateway::start(Options {
-        redis_url: Some(redis.url()),
-        rail_endpoint: Some(endpoint),
-        ..Options::default()
-    })
-    .await;
-    let m = gw.live_merchant().await;
-    (gw, fake, m)
-}
-
 fn declined(response: &pb::AuthorizeResponse) -> DeclineReason {
     assert_eq!(response.decision(), pb::Decision::Declined);
     assert_eq!(
@@ -30,7 +18,7 @@ fn declined(response: &pb::AuthorizeResponse) -> DeclineReason {
 #[tokio::test]
 async fn enrollment_score_and_band() {
     let redis = RedisServer::start();
-    let (gw, _, m) = live_gateway(&redis, Behaviour::Succeed).await;
+    let (gw, _, m) = TestGateway::live_with_rail(&redis, Behaviour::Succeed).await;
     let op = gw.operator();
     op.import(vec![
         ("low", 540, true),
@@ -92,7 +80,7 @@ async fn enrollment_score_and_band() {
 #[tokio::test]
 async fn risk_tiers() {
     let redis = RedisServer::start();
-    let (gw, _, m) = live_gateway(&redis, Behaviour::Succeed).await;
+    let (gw, _, m) = TestGateway::live_with_rail(&redis, Behaviour::Succeed).await;
     let op = gw.operator();
     op.import(vec![
         ("warned", 700, true),
@@ -148,7 +136,7 @@ async fn risk_tiers() {
 #[tokio::test]
 async fn at_most_three_unfinished_orders() {
     let redis = RedisServer::start();
-    let (gw, _, m) = live_gateway(&redis, Behaviour::Succeed).await;
+    let (gw, _, m) = TestGateway::live_with_rail(&redis, Behaviour::Succeed).await;
     gw.operator()
         .import(vec![("busy", 700, true)])
         .await
@@ -178,7 +166,7 @@ async fn at_most_three_unfinished_orders() {
 #[tokio::test]
 async fn an_overdue_order_blocks_until_paid() {
     let redis = RedisServer::start();
-    let (gw, rail, m) = live_gateway(&redis, Behaviour::Decline).await;
+    let (gw, rail, m) = TestGateway::live_with_rail(&redis, Behaviour::Decline).await;
     let op = gw.operator();
     op.import(vec![("late", 700, true)]).await.unwrap();
     let s = m.live();
@@ -229,7 +217,7 @@ async fn an_overdue_order_blocks_until_paid() {
 #[tokio::test]
 async fn canary_admits_only_its_sample() {
     let redis = RedisServer::start();
-    let (gw, _, m) = live_gateway(&redis, Behaviour::Succeed).await;
+    let (gw, _, m) = TestGateway::live_with_rail(&redis, Behaviour::Succeed).await;
     let op = gw.operator();
     op.import(vec![("sampled", 700, true)]).await.unwrap();
     op.set_stage(&m.id, Stage::Canary, "start canary")

@@ -108,14 +108,7 @@ async fn commands_repeat_with_the_same_parameters_only() {
 #[tokio::test]
 async fn modify_and_sync_repeat() {
     let redis = RedisServer::start();
-    let (_rail, endpoint) = FakeRail::start(Behaviour::Decline).await;
-    let gw = TestGateway::start(Options {
-        redis_url: Some(redis.url()),
-        rail_endpoint: Some(endpoint),
-        ..Options::default()
-    })
-    .await;
-    let m = gw.live_merchant().await;
+    let (gw, _rail, m) = TestGateway::live_with_rail(&redis, Behaviour::Decline).await;
     gw.operator()
         .import(vec![("henry", 700, true)])
         .await

@@ -14,18 +14,6 @@ use crate::harness::*;
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
-async fn live_on(redis: &RedisServer, rail: Behaviour) -> (TestGateway, FakeRail, Merchant) {
-    let (fake, endpoint) = FakeRail::start(rail).await;
-    let gw = TestGateway::start(Options {
-        redis_url: Some(redis.url()),
-        rail_endpoint: Some(endpoint),
-        ..Options::default()
-    })
-    .await;
-    let m = gw.live_merchant().await;
-    (gw, fake, m)
-}
-
 fn attempts(o: &pb::Order) -> u32 {
     o.collection.clone().unwrap().attempts
 }
@@ -38,7 +26,7 @@ async fn settle() {
 #[tokio::test]
 async fn a_declined_deduction_is_retried_on_its_schedule() {
     let redis = RedisServer::start();
-    let (gw, rail, m) = live_on(&redis, Behaviour::Decline).await;
+    let (gw, rail, m) = TestGateway::live_with_rail(&redis, Behaviour::Decline).await;
     gw.operator()
         .import(vec![("nina", 700, true)])
         .await
@@ -81,7 +69,7 @@ async fn a_declined_deduction_is_retried_on_its_schedule() {
 #[tokio::test]
 async fn an_unconfirmed_order_expires() {
     let redis = RedisServer::start();
-    let (gw, _, m) = live_on(&redis, Behaviour::Succeed).await;
+    let (gw, _, m) = TestGateway::live_with_rail(&redis, Behaviour::Succeed).await;
     let op = gw.operator();
     op.import(vec![("otto", 700, true)]).await.unwrap();
     let s = m.live();
@@ -111,7 +99,7 @@ async fn an_unconfirmed_order_expires() {
 #[tokio::test]
 async fn unpaid_bills_walk_the_collection_stages_and_move_risk_tiers() {
     let redis = RedisServer::start();
-    let (gw, _, m) = live_on(&redis, Behaviour::Decline).await;
+    let (gw, _, m) = TestGateway::live_with_rail(&redis, Behaviour::Decline).await;
     let op = gw.operator();
     op.import(vec![("small", 700, true), ("large", 700, true)])
         .await

@@ -46,14 +46,7 @@ async fn sandbox_power_bank_order_reaches_paid() {
 #[tokio::test]
 async fn live_order_charges_the_rail_exactly_the_bill() {
     let redis = RedisServer::start();
-    let (rail, endpoint) = FakeRail::start(Behaviour::Succeed).await;
-    let gw = TestGateway::start(Options {
-        redis_url: Some(redis.url()),
-        rail_endpoint: Some(endpoint),
-        ..Options::default()
-    })
-    .await;
-    let m = gw.live_merchant().await;
+    let (gw, rail, m) = TestGateway::live_with_rail(&redis, Behaviour::Succeed).await;
     let op = gw.operator();
     op.import(vec![("alice", 700, true)]).await.unwrap();
     let s = m.live();
@@ -81,14 +74,7 @@ async fn live_order_charges_the_rail_exactly_the_bill() {
 #[tokio::test]
 async fn zero_bill_is_paid_without_a_charge() {
     let redis = RedisServer::start();
-    let (rail, endpoint) = FakeRail::start(Behaviour::Succeed).await;
-    let gw = TestGateway::start(Options {
-        redis_url: Some(redis.url()),
-        rail_endpoint: Some(endpoint),
-        ..Options::default()
-    })
-    .await;
-    let m = gw.live_merchant().await;
+    let (gw, rail, m) = TestGateway::live_with_rail(&redis, Behaviour::Succeed).await;
     gw.operator()
         .import(vec![("bob", 700, true)])
         .await
@@ -173,14 +159,7 @@ async fn live_user_confirms_through_the_platform_app() {
 #[tokio::test]
 async fn modify_lowers_the_bill_before_it_is_collected() {
     let redis = RedisServer::start();
-    let (rail, endpoint) = FakeRail::start(Behaviour::Decline).await;
-    let gw = TestGateway::start(Options {
-        redis_url: Some(redis.url()),
-        rail_endpoint: Some(endpoint),
-        ..Options::default()
-    })
-    .await;
-    let m = gw.live_merchant().await;
+    let (gw, rail, m) = TestGateway::live_with_rail(&redis, Behaviour::Decline).await;
     gw.operator()
         .import(vec![("frank", 700, true)])
         .await
@@ -224,14 +203,7 @@ async fn modify_lowers_the_bill_before_it_is_collected() {
 #[tokio::test]
 async fn paid_offline_is_settled_by_sync_without_a_charge() {
     let redis = RedisServer::start();
-    let (rail, endpoint) = FakeRail::start(Behaviour::Decline).await;
-    let gw = TestGateway::start(Options {
-        redis_url: Some(redis.url()),
-        rail_endpoint: Some(endpoint),
-        ..Options::default()
-    })
-    .await;
-    let m = gw.live_merchant().await;
+    let (gw, rail, m) = TestGateway::live_with_rail(&redis, Behaviour::Decline).await;
     let op = gw.operator();
     op.import(vec![("grace", 700, true)]).await.unwrap();
     let s = m.live();

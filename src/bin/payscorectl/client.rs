@@ -35,18 +35,6 @@ pub fn authed<T>(message: T, bearer: &str) -> Result<Request<T>> {
     Ok(request)
 }
 
-pub fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(pem.as_bytes())
-}
-
 /// Rows of a score CSV with a header `openid,score,enrolled`.
 pub fn read_scores(path: &Path) -> Result<Vec<pb::UserScore>> {
     #[derive(Deserialize)]
@@ -92,7 +80,7 @@ impl Ctl {
     pub fn save_credentials(&self, creds: &Credentials) -> Result<PathBuf> {
         std::fs::create_dir_all(&self.home)?;
         let path = self.credentials_path();
-        write_private(&path, &serde_json::to_string_pretty(creds)?)?;
+        token::write_private_key(&path, &serde_json::to_string_pretty(creds)?)?;
         Ok(path)
     }
 

@@ -173,7 +173,7 @@ async fn run(cli: Cli) -> Result {
         Command::Keygen { out } => {
             let (private, public) = token::generate_key_pair();
             std::fs::create_dir_all(&out)?;
-            client::write_private(&out.join("merchant.pem"), &private)?;
+            token::write_private_key(&out.join("merchant.pem"), &private)?;
             std::fs::write(out.join("merchant.pub.pem"), public)?;
             println!(
                 "wrote {0}/merchant.pem and {0}/merchant.pub.pem",

@@ -134,6 +134,23 @@ impl TestGateway {
         merchant_on(&self.channel).await
     }
 
+    /// A gateway on `redis` whose live payments go to a fake rail, with a
+    /// merchant already in PRODUCTION.
+    pub async fn live_with_rail(
+        redis: &RedisServer,
+        behaviour: Behaviour,
+    ) -> (Self, FakeRail, Merchant) {
+        let (rail, endpoint) = FakeRail::start(behaviour).await;
+        let gw = Self::start(Options {
+            redis_url: Some(redis.url()),
+            rail_endpoint: Some(endpoint),
+            ..Options::default()
+        })
+        .await;
+        let m = gw.live_merchant().await;
+        (gw, rail, m)
+    }
+
     /// A merchant already promoted to PRODUCTION (live calls for everyone).
     pub async fn live_merchant(&self) -> Merchant {
         let merchant = self.merchant().await;
