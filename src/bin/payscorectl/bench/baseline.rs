@@ -32,11 +32,12 @@ struct Baseline {
     record: Arc<Vec<u8>>,
 }
 
-/// A record as large as the gateway stores for an Authorize.
-pub fn order_sized_record() -> Vec<u8> {
-    let terms = Terms {
+/// What every benchmark order asks for: a 299-yuan power-bank deposit,
+/// under the merchant's standing authorisation.
+pub fn power_bank_terms(openid: String) -> Terms {
+    Terms {
         service_id: "powerbank".into(),
-        openid: "sbx_b12_123456".into(),
+        openid,
         risk_fund: RiskFund {
             name: RiskFundName::Deposit,
             amount: 29_900,
@@ -47,7 +48,12 @@ pub fn order_sized_record() -> Vec<u8> {
         location: None,
         need_user_confirm: false,
         attach: String::new(),
-    };
+    }
+}
+
+/// A record as large as the gateway stores for an Authorize.
+pub fn order_sized_record() -> Vec<u8> {
+    let terms = power_bank_terms("sbx_b12_123456".into());
     let order = Order::new(
         "o_0193b3c1a2b34c5d8e9f0a1b2c3d4e5f".into(),
         "b12-123456".into(),

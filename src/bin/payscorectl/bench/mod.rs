@@ -15,7 +15,6 @@ use payscore_gateway::app::{App, AuthorizeInput, MerchantScope, Settings};
 use payscore_gateway::auth::token;
 use payscore_gateway::clock::SystemClock;
 use payscore_gateway::domain::Mode;
-use payscore_gateway::domain::order::{RiskFund, RiskFundName, Terms};
 use payscore_gateway::pb::v1::{
     self as pb, onboarding_client::OnboardingClient, operations_client::OperationsClient,
     orders_client::OrdersClient,
@@ -587,20 +586,7 @@ impl Preloader {
 fn preload_input(n: u64) -> AuthorizeInput {
     AuthorizeInput {
         out_order_no: format!("p{n:08}"),
-        terms: Terms {
-            service_id: SERVICE.into(),
-            openid: format!("sbx_p{n}"),
-            risk_fund: RiskFund {
-                name: RiskFundName::Deposit,
-                amount: 29_900,
-                description: "押金".into(),
-            },
-            service_introduction: "共享充电宝".into(),
-            time_range: None,
-            location: None,
-            need_user_confirm: false,
-            attach: String::new(),
-        },
+        terms: baseline::power_bank_terms(format!("sbx_p{n}")),
         scenario: None,
     }
 }
