@@ -13,16 +13,26 @@ use crate::domain::DomainError;
 use crate::domain::order::{Applied, ChargeAttempt, Command, Order, OrderState};
 use crate::rail::{ChargeOutcome, ChargeRequest, RailError};
 
+/// Whether a new attempt may be opened at once or only when its backoff
+/// has passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// Asked for by the merchant (Deduct) or the user (top-up).
+    Now,
+    /// Scheduled: only once due.
+    WhenDue,
+}
+
 impl App {
     /// The merchant's Deduct: collect now.
     pub async fn deduct(&self, scope: &super::MerchantScope, out_order_no: &str) -> Result<Order> {
         let loc = self.locate(scope, out_order_no).await?;
-        self.collect(&loc).await
+        self.collect(&loc, Attempt::Now).await
     }
 
     /// One collection step: open or resolve an attempt and record what the
     /// rail answered. Returns the order as it then stands.
-    pub(crate) async fn collect(&self, loc: &OrderLoc) -> Result<Order> {
+    pub(crate) async fn collect(&self, loc: &OrderLoc, attempt: Attempt) -> Result<Order> {
         let order = self.load(loc).await?;
         match order.state {
             OrderState::Paid => return Ok(order),
@@ -38,7 +48,10 @@ impl App {
         }
         let lease = i64::try_from(self.settings.charge_lease.as_millis()).unwrap_or(i64::MAX);
         let (command, resend) = match &order.collection.charge {
-            None => (Command::BeginCharge, false),
+            None => match attempt {
+                Attempt::Now => (Command::BeginCharge, false),
+                Attempt::WhenDue => (Command::BeginDueCharge, false),
+            },
             Some(charge) if !charge.outcome_unknown && self.now() - charge.started_at < lease => {
                 return Ok(order);
             }

@@ -74,7 +74,7 @@ impl App {
         if !due.is_empty() {
             let keys = self.platform_keys().await?;
             let signing = keys.signing().expect("there is always a signing key");
-            for id in due {
+            for (id, _) in due {
                 let next = match self.store.read_entry(&stream, &id).await? {
                     // Trimmed away by retention: nothing left to deliver.
                     None => None,

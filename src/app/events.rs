@@ -52,11 +52,7 @@ impl App {
                     (e.seq, encode(&event))
                 })
                 .collect();
-            // The merchant's deliveries are woken before they are queued, so
-            // a queued delivery always has a wake-up.
             let now = self.now();
-            self.wake_deliveries(loc.mode, &loc.merchant_id, now)
-                .await?;
             let target = PublishTarget {
                 stream: Key::events(&loc.merchant_id, loc.mode),
                 published: Key::published(&loc.merchant_id, loc.mode),
@@ -66,6 +62,12 @@ impl App {
             let upto = self
                 .store
                 .publish(&target, &order.order_id, &entries, now)
+                .await?;
+            // Woken after the deliveries are queued, so no worker can find the
+            // queue empty and let the wake-up go before they exist. A crash
+            // right here leaves the events in the order (they are forgotten
+            // only below): the order's own wake-up publishes again, and wakes.
+            self.wake_deliveries(loc.mode, &loc.merchant_id, now)
                 .await?;
             // Forget what was published: against the version we hold if we
             // hold one (nothing else changes, so the standing is untouched),

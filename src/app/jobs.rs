@@ -28,6 +28,12 @@ pub const SHARDS: u32 = 16;
 /// How much a worker claims at once, per shard.
 const BATCH: usize = 64;
 
+/// A writer wakes a member *before* it stores the work, so a worker that
+/// claims a fresh wake-up and finds nothing looks again this much later
+/// before letting the member go (one store call, bounded by its 2 s
+/// timeout, separates the wake-up from the work).
+const RECHECK_MS: Millis = 10_000;
+
 /// At most this many duties are done for one order per claim (a bound, not
 /// a limit anyone should reach: an order has at most a handful due at once).
 const MAX_DUTIES: usize = 8;
@@ -148,7 +154,7 @@ impl App {
                 .store
                 .claim_due(&queue, now, lease_until, BATCH)
                 .await?;
-            for member in claimed {
+            for (member, woken_at) in claimed {
                 worked += 1;
                 let Some(work) = parse_work(&member) else {
                     tracing::error!(member, "unreadable schedule member dropped");
@@ -167,6 +173,10 @@ impl App {
                 // after the lease, on this replica or another.
                 match outcome {
                     Ok(next) => {
+                        // Nothing due may mean the work is still being stored.
+                        let next = next.or_else(|| {
+                            (now - woken_at < RECHECK_MS).then_some(woken_at + RECHECK_MS)
+                        });
                         self.store
                             .release(&queue, &member, lease_until, next)
                             .await?;
@@ -197,7 +207,9 @@ impl App {
                 Some(Duty::Apply(command)) => order = self.apply(loc, command).await?.0,
                 Some(Duty::Collect) => {
                     let before = order.collection.clone();
-                    order = self.collect(loc).await?;
+                    order = self
+                        .collect(loc, super::deduction::Attempt::WhenDue)
+                        .await?;
                     if order.collection == before {
                         // Someone else holds the attempt: look again later.
                         break;

@@ -2,7 +2,7 @@
 //! outcome atomically, retry on a concurrent change. This is the one place
 //! where an order's state changes ([`App::apply`]).
 
-mod deduction;
+pub(crate) mod deduction;
 pub mod deliveries;
 pub mod events;
 pub mod jobs;

@@ -50,7 +50,9 @@ impl App {
                 }
                 let order = self.load(&loc).await?;
                 return match order.state {
-                    OrderState::Completed => self.collect(&loc).await,
+                    OrderState::Completed => {
+                        self.collect(&loc, super::deduction::Attempt::Now).await
+                    }
                     _ => Ok(order),
                 };
             }

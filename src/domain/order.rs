@@ -282,6 +282,10 @@ pub enum Command {
     PayOffline,
     /// Starts a new charge attempt (only when none is open).
     BeginCharge,
+    /// Starts the scheduled attempt: as BeginCharge, but only once the
+    /// backoff after a decline has passed (checked on the state committed,
+    /// so two schedulers can never make one retry twice).
+    BeginDueCharge,
     /// Takes over an open attempt whose outcome is unknown or whose owner
     /// went quiet (started before `stale_before`): same charge id.
     ResumeCharge {
@@ -471,9 +475,19 @@ impl Order {
             }
 
             (Completed, Command::BeginCharge) => self.begin_charge(now)?,
+            (Completed, Command::BeginDueCharge) => match self.collection.next_attempt_at {
+                Some(due) if due <= now && self.collection.charge.is_none() => {
+                    self.begin_charge(now)?
+                }
+                // Not due (or already under way): nothing to start.
+                _ => Applied::Unchanged,
+            },
             // Collection already finished (perhaps by a concurrent caller):
             // asking to collect again is answered with the paid order.
-            (Paid, Command::BeginCharge | Command::ResumeCharge { .. }) => Applied::Unchanged,
+            (
+                Paid,
+                Command::BeginCharge | Command::BeginDueCharge | Command::ResumeCharge { .. },
+            ) => Applied::Unchanged,
             (
                 Completed,
                 Command::ResumeCharge {
@@ -653,6 +667,7 @@ impl Command {
             Command::Sync => "sync",
             Command::PayOffline => "pay offline",
             Command::BeginCharge
+            | Command::BeginDueCharge
             | Command::ResumeCharge { .. }
             | Command::ChargeSucceeded { .. }
             | Command::ChargeDeclined { .. }
@@ -914,6 +929,38 @@ mod tests {
             o.apply(Command::Reject, 2).is_err(),
             "the merchant revoked it, not the user"
         );
+    }
+
+    #[test]
+    fn a_scheduled_attempt_waits_for_its_backoff() {
+        let mut o = completed(500);
+        changed(o.apply(Command::BeginDueCharge, 1));
+        let id = o.collection.charge.clone().unwrap().charge_id;
+        changed(o.apply(
+            Command::ChargeDeclined {
+                charge_id: id,
+                code: "NSF".into(),
+            },
+            2,
+        ));
+        // A second scheduler that saw the order before the decline asks again.
+        assert_eq!(
+            o.apply(Command::BeginDueCharge, 3).unwrap(),
+            Applied::Unchanged
+        );
+        assert_eq!(o.collection.attempts, 1);
+        changed(o.apply(Command::BeginDueCharge, 2 + 60_000));
+        assert_eq!(o.collection.attempts, 2);
+        // The merchant's Deduct does not wait.
+        let id = o.collection.charge.clone().unwrap().charge_id;
+        changed(o.apply(
+            Command::ChargeDeclined {
+                charge_id: id,
+                code: "NSF".into(),
+            },
+            60_003,
+        ));
+        changed(o.apply(Command::BeginCharge, 60_004));
     }
 
     #[test]

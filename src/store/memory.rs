@@ -111,7 +111,7 @@ impl Store for MemoryStore {
         now: Millis,
         lease_until: Millis,
         limit: usize,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<(String, Millis)>, StoreError> {
         let mut schedules = self.schedules.lock().expect("store lock poisoned");
         let Some(due) = schedules.get_mut(schedule) else {
             return Ok(Vec::new());
@@ -126,7 +126,7 @@ impl Store for MemoryStore {
         for (_, member) in &ready {
             due.insert(member.clone(), lease_until);
         }
-        Ok(ready.into_iter().map(|(_, m)| m).collect())
+        Ok(ready.into_iter().map(|(at, m)| (m, at)).collect())
     }
 
     async fn publish(

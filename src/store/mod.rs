@@ -99,14 +99,15 @@ pub trait Store: Send + Sync + 'static {
     /// Makes `member` due no later than `at` (an earlier time stands).
     async fn wake_by(&self, schedule: &Key, member: &str, at: Millis) -> Result<(), StoreError>;
 
-    /// Claims up to `limit` members due at `now`, hiding each until `lease_until`.
+    /// Claims up to `limit` members due at `now`, hiding each until
+    /// `lease_until`. Returns each with the time it was due.
     async fn claim_due(
         &self,
         schedule: &Key,
         now: Millis,
         lease_until: Millis,
         limit: usize,
-    ) -> Result<Vec<String>, StoreError>;
+    ) -> Result<Vec<(String, Millis)>, StoreError>;
 
     // Streams: a merchant's events, appended exactly once per (order, seq).
 

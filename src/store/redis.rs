@@ -253,16 +253,22 @@ impl Store for RedisStore {
         now: Millis,
         lease_until: Millis,
         limit: usize,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<(String, Millis)>, StoreError> {
         sent("claim_due");
-        self.claim
+        let flat: Vec<(String, f64)> = self
+            .claim
             .key(schedule.full(&self.prefix))
             .arg(now)
             .arg(lease_until)
             .arg(limit)
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(classify)
+            .map_err(classify)?;
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(flat
+            .into_iter()
+            .map(|(member, due)| (member, due as Millis))
+            .collect())
     }
 
     async fn publish(

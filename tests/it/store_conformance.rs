@@ -117,6 +117,11 @@ async fn conformance(store: Arc<dyn Store>) {
     assert_eq!((total.value, total.version), (20, 20));
 }
 
+/// The members of a claim (each comes with the time it was due).
+fn names(claimed: Vec<(String, i64)>) -> Vec<String> {
+    claimed.into_iter().map(|(m, _)| m).collect()
+}
+
 /// Schedules: wake-ups only move earlier; a claim hides a member until its
 /// lease ends; a release keeps a wake-up made during the claim.
 async fn schedule_conformance(store: Arc<dyn Store>) {
@@ -129,10 +134,10 @@ async fn schedule_conformance(store: Arc<dyn Store>) {
     assert!(store.claim_due(&q, 99, 1_000, 10).await.unwrap().is_empty());
     let mut claimed = store.claim_due(&q, 250, 1_250, 10).await.unwrap();
     claimed.sort();
-    assert_eq!(claimed, vec!["a", "b"]);
+    assert_eq!(claimed, vec![("a".to_owned(), 100), ("b".to_owned(), 200)]);
     // Hidden while leased, even once c is due.
     assert_eq!(
-        store.claim_due(&q, 950, 1_950, 10).await.unwrap(),
+        names(store.claim_due(&q, 950, 1_950, 10).await.unwrap()),
         vec!["c"]
     );
 
@@ -145,20 +150,20 @@ async fn schedule_conformance(store: Arc<dyn Store>) {
 
     assert_eq!(
         store.claim_due(&q, 1_000, 2_000, 10).await.unwrap(),
-        vec!["b"]
+        vec![("b".to_owned(), 300)]
     );
     // A lease that ran out (its holder died) makes the member claimable again.
     assert_eq!(
-        store.claim_due(&q, 2_000, 3_000, 10).await.unwrap(),
+        names(store.claim_due(&q, 2_000, 3_000, 10).await.unwrap()),
         vec!["b"]
     );
     assert!(
         !store.release(&q, "b", 2_000, None).await.unwrap(),
         "the old holder's release is refused"
     );
-    let mut last = store.claim_due(&q, 3_000, 4_000, 1).await.unwrap();
+    let mut last = names(store.claim_due(&q, 3_000, 4_000, 1).await.unwrap());
     assert_eq!(last.len(), 1, "limit respected");
-    last.extend(store.claim_due(&q, 3_000, 4_000, 10).await.unwrap());
+    last.extend(names(store.claim_due(&q, 3_000, 4_000, 10).await.unwrap()));
     last.sort();
     assert_eq!(last, vec!["b", "c"]);
 }
@@ -224,10 +229,12 @@ async fn stream_conformance(store: Arc<dyn Store>) {
 
     // Every new entry is queued for delivery once, due when it was published.
     assert_eq!(store.earliest(&target.deliveries).await.unwrap(), Some(500));
-    let mut queued = store
-        .claim_due(&target.deliveries, 700, 10_000, 10)
-        .await
-        .unwrap();
+    let mut queued: Vec<_> = names(
+        store
+            .claim_due(&target.deliveries, 700, 10_000, 10)
+            .await
+            .unwrap(),
+    );
     queued.sort();
     let mut ids: Vec<_> = all.iter().map(|(id, _)| id.clone()).collect();
     ids.sort();

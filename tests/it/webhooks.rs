@@ -180,7 +180,10 @@ async fn a_delivery_survives_the_gateway_dying_between_attempts() {
     a.kill();
 
     let b = TestGateway::start(options).await;
-    clock.advance(15_000);
+    // A may have died holding the queue (between delivering and releasing
+    // its claim): then the retry waits for A's lease (60 s), not for the
+    // 15 s of the schedule. Past both, the retry must come.
+    clock.advance(61_000);
     let all = receiver.wait_for(2).await;
     assert_eq!(
         all[1].answered, 200,

@@ -498,8 +498,10 @@ impl Session {
         out_order_no: &str,
         done: impl Fn(&pb::Order) -> bool,
     ) -> pb::Order {
+        // Generous: the suite runs many gateways on two cores; a slow turn
+        // is not a lost one, and a lost one still fails here.
         let mut last = None;
-        for _ in 0..400 {
+        for _ in 0..1_200 {
             let order = self.get(out_order_no).await.expect("get order");
             if done(&order) {
                 return order;

@@ -89,7 +89,7 @@ impl Receiver {
 
     /// Waits until `n` deliveries arrived.
     pub async fn wait_for(&self, n: usize) -> Vec<Delivery> {
-        for _ in 0..200 {
+        for _ in 0..1_200 {
             let got = self.deliveries();
             if got.len() >= n {
                 return got;
